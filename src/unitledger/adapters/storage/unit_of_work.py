@@ -1,0 +1,338 @@
+"""The SQLAlchemy unit of work: one transaction, the ledger's tables behind methods.
+
+Translates between rows and domain types; decides nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from unitledger.adapters.storage import tables as t
+from unitledger.domain import GENESIS_HASH, License, PoolUsage, parse_license, to_micros
+from unitledger.domain.usage import from_micros
+from unitledger.errors import Conflict, NotFound
+from unitledger.service.ports import (
+    Attributor,
+    ExistingReport,
+    ExtensionRow,
+    LicenseRow,
+    NoAttribution,
+    StateChange,
+    StoredState,
+)
+
+__all__ = ["SqlUnitOfWork", "upsert"]
+
+# SQLite caps bound parameters per statement; keep IN lists well below it.
+_CHUNK = 400
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def upsert(conn: Connection, table: Any, rows: Sequence[dict[str, Any]], keys: list[str], add: list[str]) -> None:
+    """Insert rows, or add ``add`` columns onto rows that already exist (one statement)."""
+    if not rows:
+        return
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=keys,
+        set_={col: table.c[col] + stmt.excluded[col] for col in add},
+    )
+    conn.execute(stmt, list(rows))
+
+
+class SqlUnitOfWork:
+    """A transaction on ``engine``; ``write=True`` takes the write lock up front."""
+
+    def __init__(self, engine: Engine, *, write: bool = True, attributor: Attributor | None = None) -> None:
+        self._engine = engine
+        self._write = write
+        self._attributor = attributor
+        self.conn: Connection
+
+    def __enter__(self) -> SqlUnitOfWork:
+        conn = self._engine.connect()
+        if self._write:
+            conn = conn.execution_options(unitledger_write=True)
+        self.conn = conn
+        conn.begin()
+        return self
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        try:
+            if exc_type is None:
+                self.conn.commit()
+            else:
+                self.conn.rollback()
+        finally:
+            self.conn.close()
+
+    def _for_update(self, stmt: Any) -> Any:
+        # SQLite has no row locks; its writer transactions start IMMEDIATE instead.
+        return stmt.with_for_update() if self.conn.dialect.name == "postgresql" else stmt
+
+    # -- meta ---------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        return self.conn.execute(select(t.meta.c.value).where(t.meta.c.key == key)).scalar()
+
+    def set_meta(self, key: str, value: str) -> None:
+        if self.get_meta(key) is None:
+            self.conn.execute(insert(t.meta).values(key=key, value=value))
+        else:
+            self.conn.execute(update(t.meta).where(t.meta.c.key == key).values(value=value))
+
+    # -- licenses -----------------------------------------------------------
+    def licenses(self) -> list[LicenseRow]:
+        rows = self.conn.execute(select(t.licenses).order_by(t.licenses.c.installed_at_us)).mappings()
+        result = []
+        for row in rows:
+            license = parse_license(json.loads(row["payload"]))
+            if row["revoked_at_us"] is not None:
+                license = _revoked(license, from_micros(row["revoked_at_us"]))
+            result.append(LicenseRow(license, row["envelope"], from_micros(row["installed_at_us"])))
+        return result
+
+    def add_license(self, license: License, payload: str, envelope: str, now: datetime) -> None:
+        exists = self.conn.execute(
+            select(t.licenses.c.revoked_at_us).where(t.licenses.c.license_id == license.license_id)
+        ).first()
+        if exists is not None:
+            if exists[0] is not None:
+                raise Conflict(
+                    f"license {license.license_id} was revoked and cannot be installed again",
+                    field="license_id",
+                )
+            raise Conflict(f"license {license.license_id} is already installed", field="license_id")
+        self.conn.execute(
+            insert(t.licenses).values(
+                license_id=license.license_id,
+                payload=payload,
+                envelope=envelope,
+                installed_at_us=to_micros(now),
+            )
+        )
+
+    def revoke_license(self, license_id: str, now: datetime, actor: str) -> None:
+        done = self.conn.execute(
+            update(t.licenses)
+            .where(t.licenses.c.license_id == license_id, t.licenses.c.revoked_at_us.is_(None))
+            .values(revoked_at_us=to_micros(now), revoked_by=actor)
+        )
+        if done.rowcount == 0:
+            known = self.conn.execute(
+                select(t.licenses.c.license_id).where(t.licenses.c.license_id == license_id)
+            ).first()
+            if known is None:
+                raise NotFound(f"no license with id {license_id!r} is installed", field="license_id")
+            raise Conflict(f"license {license_id} is already revoked", field="license_id")
+
+    # -- pools --------------------------------------------------------------
+    def pools(self, keys: Iterable[tuple[str, str]], *, lock: bool) -> dict[tuple[str, str], PoolUsage]:
+        wanted = list(set(keys))
+        if not wanted:
+            return {}
+        stmt = select(t.license_pools).where(
+            tuple_(t.license_pools.c.license_id, t.license_pools.c.period).in_(wanted)
+        )
+        if lock:
+            stmt = self._for_update(stmt)
+        found = {}
+        for row in self.conn.execute(stmt).mappings():
+            exhausted = row["exhausted_at_us"]
+            found[(row["license_id"], row["period"])] = PoolUsage(
+                row["license_id"],
+                row["period"],
+                row["used_units"],
+                None if exhausted is None else from_micros(exhausted),
+            )
+        return found
+
+    def save_pools(self, pools: Iterable[PoolUsage]) -> None:
+        for pool in pools:
+            values = {
+                "used_units": pool.used_units,
+                "exhausted_at_us": None if pool.exhausted_at is None else to_micros(pool.exhausted_at),
+            }
+            done = self.conn.execute(
+                update(t.license_pools)
+                .where(t.license_pools.c.license_id == pool.license_id, t.license_pools.c.period == pool.period)
+                .values(**values)
+            )
+            if done.rowcount == 0:
+                self.conn.execute(
+                    insert(t.license_pools).values(license_id=pool.license_id, period=pool.period, **values)
+                )
+
+    # -- ledger -------------------------------------------------------------
+    def lock_head(self) -> tuple[int, str]:
+        stmt = self._for_update(select(t.ledger_head.c.seq, t.ledger_head.c.hash).where(t.ledger_head.c.id == 1))
+        row = self.conn.execute(stmt).first()
+        if row is None:
+            self.conn.execute(insert(t.ledger_head).values(id=1, seq=0, hash=GENESIS_HASH))
+            return 0, GENESIS_HASH
+        return int(row[0]), str(row[1])
+
+    def save_head(self, seq: int, hash_: str) -> None:
+        self.conn.execute(update(t.ledger_head).where(t.ledger_head.c.id == 1).values(seq=seq, hash=hash_))
+
+    def existing(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], ExistingReport]:
+        wanted = list(set(keys))
+        found: dict[tuple[str, str], ExistingReport] = {}
+        for chunk in _chunks(wanted):
+            for table, kind in ((t.usage_records, "record"), (t.quarantine, "quarantine")):
+                stmt = select(table).where(tuple_(table.c.extension_id, table.c.idempotency_key).in_(chunk))
+                for row in self.conn.execute(stmt).mappings():
+                    key = (row["extension_id"], row["idempotency_key"])
+                    # A replayed quarantined report also has a record; the record wins.
+                    if kind == "record" or key not in found:
+                        found[key] = ExistingReport(kind, row["fingerprint"], dict(row))
+        return found
+
+    def insert_records(self, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            self.conn.execute(insert(t.usage_records), list(rows))
+
+    def add_rollups(self, rows: Iterable[dict[str, Any]]) -> None:
+        keys = ["hour_us", "extension_id", "account", "business_unit_id", "dimension"]
+        upsert(self.conn, t.usage_rollups, list(rows), keys, ["value", "units", "records"])
+
+    def insert_quarantine(self, row: dict[str, Any]) -> int:
+        result = self.conn.execute(insert(t.quarantine).values(**row).returning(t.quarantine.c.quarantine_id))
+        return int(result.scalar_one())
+
+    def mark_replayed(self, quarantine_id: int, record_id: int) -> None:
+        self.conn.execute(
+            update(t.quarantine)
+            .where(t.quarantine.c.quarantine_id == quarantine_id)
+            .values(status="replayed", record_id=record_id)
+        )
+
+    # -- extensions and states ---------------------------------------------
+    def extensions(self, ids: Iterable[str] | None = None) -> dict[str, ExtensionRow]:
+        stmt = select(t.extensions)
+        if ids is not None:
+            wanted = list(set(ids))
+            if not wanted:
+                return {}
+            stmt = stmt.where(t.extensions.c.extension_id.in_(wanted))
+        return {
+            row["extension_id"]: ExtensionRow(
+                row["extension_id"],
+                row["first_seen_us"],
+                row["last_report_us"],
+                tuple(json.loads(row["uncovered"])),
+                row["reports"],
+            )
+            for row in self.conn.execute(stmt).mappings()
+        }
+
+    def save_extensions(self, rows: Iterable[ExtensionRow]) -> None:
+        rows = list(rows)
+        known = self.extensions(r.extension_id for r in rows)
+        for row in rows:
+            values = {
+                "last_report_us": row.last_report_us,
+                "uncovered": json.dumps(sorted(row.uncovered)),
+                "reports": row.reports,
+            }
+            if row.extension_id in known:
+                self.conn.execute(
+                    update(t.extensions).where(t.extensions.c.extension_id == row.extension_id).values(**values)
+                )
+            else:
+                self.conn.execute(
+                    insert(t.extensions).values(
+                        extension_id=row.extension_id, first_seen_us=row.first_seen_us, **values
+                    )
+                )
+
+    def states(self) -> dict[str, StoredState]:
+        rows = self.conn.execute(select(t.enforcement_states)).mappings()
+        return {r["scope"]: StoredState(r["state"], r["reason"], r["seq"]) for r in rows}
+
+    def save_states(self, changes: Sequence[StateChange]) -> None:
+        for change in changes:
+            values = {
+                "state": change.state,
+                "reason": change.reason,
+                "changed_at_us": to_micros(change.changed_at),
+                "seq": change.seq,
+            }
+            if change.previous is None and change.seq == 1:
+                self.conn.execute(insert(t.enforcement_states).values(scope=change.key, **values))
+            else:
+                self.conn.execute(
+                    update(t.enforcement_states).where(t.enforcement_states.c.scope == change.key).values(**values)
+                )
+            self.conn.execute(
+                insert(t.enforcement_events).values(
+                    at_us=to_micros(change.changed_at),
+                    scope=change.key,
+                    state=change.state,
+                    previous=change.previous,
+                    reason=change.reason,
+                )
+            )
+
+    def add_counters(self, deltas: Mapping[tuple[str, str], int]) -> None:
+        rows = [{"name": n, "extension_id": e, "value": v} for (n, e), v in deltas.items() if v]
+        upsert(self.conn, t.counters, rows, ["name", "extension_id"], ["value"])
+
+    def counters(self, name: str, extension_id: str | None = None) -> int:
+        stmt = select(func.coalesce(func.sum(t.counters.c.value), 0)).where(t.counters.c.name == name)
+        if extension_id is not None:
+            stmt = stmt.where(t.counters.c.extension_id == extension_id)
+        return int(self.conn.execute(stmt).scalar_one())
+
+    def add_token(self, token_id: str, token_hash: str, role: str, extension_id: str | None,
+                  name: str, now: datetime) -> None:
+        self.conn.execute(
+            insert(t.api_tokens).values(
+                token_id=token_id, token_hash=token_hash, role=role, extension_id=extension_id,
+                name=name, created_at_us=to_micros(now),
+            )
+        )
+
+    def revoke_token(self, token_id: str, now: datetime) -> bool:
+        done = self.conn.execute(
+            update(t.api_tokens)
+            .where(t.api_tokens.c.token_id == token_id, t.api_tokens.c.revoked_at_us.is_(None))
+            .values(revoked_at_us=to_micros(now))
+        )
+        return bool(done.rowcount)
+
+    def attributor(self) -> Attributor:
+        return self._attributor or NoAttribution()
+
+    def audit(self, actor: str, action: str, subject: str, detail: str, now: datetime) -> None:
+        self.conn.execute(
+            insert(t.audit_log).values(
+                at_us=to_micros(now), actor=actor, action=action, subject=subject, detail=detail
+            )
+        )
+
+
+def _revoked(license: License, at: datetime) -> License:
+    from dataclasses import replace
+
+    return replace(license, revoked_at=at)
+
+
+def time_window(column: Any, start_us: int | None, end_us: int | None) -> Any:
+    """A WHERE clause for ``start <= column < end``, either bound optional."""
+    clauses = []
+    if start_us is not None:
+        clauses.append(column >= start_us)
+    if end_us is not None:
+        clauses.append(column < end_us)
+    return and_(*clauses) if clauses else or_(True, True)
