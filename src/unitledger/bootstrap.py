@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import functools
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -30,6 +31,15 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+class NatsHandle(Protocol):
+    """What the HTTP surface needs to know of the NATS runtime, when one runs."""
+
+    @property
+    def url(self) -> str: ...
+
+    def status(self) -> str: ...
+
+
 @dataclass
 class Runtime:
     """Everything ``serve`` needs: the service and the adapters built for it."""
@@ -39,6 +49,14 @@ class Runtime:
     service: UnitledgerService
     broadcaster: LocalBroadcaster
     publisher: FanoutPublisher
+    extra_routers: list[Any] = field(default_factory=list)
+    nats: NatsHandle | None = None
+
+    def nats_status(self) -> str:
+        return "disabled" if self.nats is None else self.nats.status()
+
+    def nats_url(self) -> str | None:
+        return None if self.nats is None else self.nats.url
 
 
 def demo_vendor_key(settings: Settings) -> KeyPair:

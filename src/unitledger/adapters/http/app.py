@@ -1,0 +1,108 @@
+"""The FastAPI application: routers under /api/v1, metrics, the SSE stream, the dashboard."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import FileResponse, Response
+from fastapi.staticfiles import StaticFiles
+from sse_starlette.sse import EventSourceResponse
+
+from unitledger import __version__
+from unitledger.adapters.http.deps import AuthThrottle, Caller, Service
+from unitledger.adapters.http.metrics import MetricsRegistry
+from unitledger.adapters.http.models import problem_responses
+from unitledger.adapters.http.problems import install_problem_handlers
+from unitledger.adapters.http.routes import admin, licenses, system, usage
+from unitledger.bootstrap import Runtime
+
+__all__ = ["create_app"]
+
+WEB_DIST = Path(__file__).resolve().parents[2] / "web" / "dist"
+
+stream_router = APIRouter(tags=["enforcement"])
+
+
+@stream_router.get("/enforcement/stream", responses=problem_responses(401, 403))
+async def enforcement_stream(request: Request, service: Service, _: Caller) -> EventSourceResponse:
+    """Server-sent events: a ``state`` event with the current state, then one
+    ``enforcement`` event per change. Browsers may pass the token as ``access_token``."""
+    runtime: Runtime = request.app.state.runtime
+
+    async def events() -> AsyncIterator[dict[str, str]]:
+        async with runtime.broadcaster.subscribe() as queue:
+            current = await asyncio.to_thread(service.enforcement)
+            yield {"event": "state", "data": json.dumps(current)}
+            while True:
+                change = await queue.get()
+                yield {"event": "enforcement", "data": json.dumps(change.to_dict())}
+
+    return EventSourceResponse(events(), ping=15)
+
+
+def create_app(runtime: Runtime, *, manage_service: bool = True) -> FastAPI:
+    """Build the ASGI app. With ``manage_service`` the app starts and stops the service."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if manage_service:
+            await runtime.service.start()
+        app.state.accepting = True
+        try:
+            yield
+        finally:
+            app.state.accepting = False
+            if manage_service:
+                await runtime.service.stop()
+
+    app = FastAPI(
+        title="unitledger",
+        version=__version__,
+        description="Meter, enforce and attribute licensed capacity used by extensions.",
+        lifespan=lifespan,
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+    )
+    app.state.runtime = runtime
+    app.state.accepting = False
+    app.state.auth_throttle = AuthThrottle(runtime.settings.auth_failures_per_minute)
+    install_problem_handlers(app)
+    metrics = MetricsRegistry(runtime.service)
+    app.middleware("http")(metrics.middleware)
+
+    api = APIRouter(prefix="/api/v1")
+    for module in (system, usage, licenses, admin):
+        api.include_router(module.router)
+    api.include_router(stream_router)
+    for extra in runtime.extra_routers:
+        api.include_router(extra)
+    app.include_router(api)
+
+    @app.get("/metrics", include_in_schema=False)
+    def prometheus() -> Response:
+        return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    _mount_dashboard(app)
+    return app
+
+
+def _mount_dashboard(app: FastAPI) -> None:
+    index = WEB_DIST / "index.html"
+    if (WEB_DIST / "assets").is_dir():
+        app.mount("/assets", StaticFiles(directory=WEB_DIST / "assets"), name="assets")
+
+    @app.get("/", include_in_schema=False)
+    def dashboard() -> Response:
+        if index.exists():
+            return FileResponse(index)
+        return Response(
+            "<!doctype html><title>unitledger</title><p>The dashboard is not built. "
+            "Run <code>make web</code>; the API is at <a href='/api/v1/docs'>/api/v1/docs</a>.",
+            media_type="text/html",
+        )

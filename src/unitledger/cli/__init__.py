@@ -1,0 +1,1 @@
+"""The ``unitledger`` command line. Each command parses flags and calls one function."""

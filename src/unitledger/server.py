@@ -1,0 +1,87 @@
+"""``unitledger serve``: build the runtime, start the adapters, run uvicorn until stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import uvicorn
+
+from unitledger.adapters.http.app import create_app
+from unitledger.bootstrap import Runtime, build_service
+from unitledger.config import Settings
+from unitledger.service.auth import Role
+
+__all__ = ["ensure_admin_token", "run", "serve"]
+
+log = logging.getLogger("unitledger")
+
+
+def ensure_admin_token(runtime: Runtime, echo: Callable[[str], None]) -> None:
+    """Create the first admin token (or the one given by UNITLEDGER_ADMIN_TOKEN).
+
+    The token is printed once and written to ``<data_dir>/admin-token`` (mode 0600) so
+    the CLI on the same machine finds it; only its hash is stored in the database.
+    """
+    service = runtime.service
+    wanted = runtime.settings.admin_token
+    if wanted:
+        try:
+            service.authenticate(wanted)
+            return
+        except Exception:
+            service.create_token(Role.ADMIN, "bootstrap-admin", token=wanted)
+            return
+    if service.has_admin_token():
+        return
+    token, _ = service.create_token(Role.ADMIN, "first-admin")
+    path = runtime.settings.data_dir / "admin-token"
+    path.touch(mode=0o600, exist_ok=True)
+    path.write_text(token + "\n")
+    echo(f"First admin token (shown once, also saved to {path}):\n  {token}")
+
+
+async def serve(settings: Settings, *, echo: Callable[[str], None] = print,
+                ready: Callable[[Runtime], None] | None = None) -> None:
+    """Run the server until SIGINT/SIGTERM; drains in-flight reports before exiting."""
+    runtime = build_service(settings)
+    ensure_admin_token(runtime, echo)
+    if settings.demo:
+        from unitledger.demo import load_demo
+
+        await asyncio.to_thread(load_demo, runtime, echo)
+    stoppers: list[Callable[[], Awaitable[None]]] = []
+    app = create_app(runtime)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=10,
+    )
+    server = uvicorn.Server(config)
+    echo(f"unitledger {runtime.service.deployment_id} serving http://{settings.host}:{settings.port}/")
+    if ready is not None:
+        ready(runtime)
+    try:
+        await server.serve()
+    finally:
+        for stop in reversed(stoppers):
+            await stop()
+        runtime.engine.dispose()
+
+
+def run(settings: Settings) -> None:
+    """Blocking entry point used by the CLI."""
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(serve(settings))
+
+
+def data_dir_token(data_dir: Path) -> str | None:
+    path = data_dir / "admin-token"
+    return path.read_text().strip() if path.exists() else None
+
