@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The whole suite: lint, types, Python tests on SQLite and PostgreSQL, SDK suites.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/.venv/bin:$PATH"
+pgdir=$(mktemp -d /tmp/unitledger-pg.XXXXXX)
+pgport=${UNITLEDGER_TEST_PG_PORT:-55432}
+cleanup() { scripts/postgres.sh stop "$pgdir"; rm -rf "$pgdir"; }
+trap cleanup EXIT
+export UNITLEDGER_TEST_POSTGRES_URL=$(scripts/postgres.sh start "$pgdir" "$pgport")
+echo "PostgreSQL for tests at $UNITLEDGER_TEST_POSTGRES_URL"
+
+status=0
+step() { echo "== $*"; "$@" || { echo "FAILED: $*"; status=1; }; }
+step ruff check src tests bench
+step ruff format --check src tests bench
+step mypy
+# pytest exits 5 when it collected nothing: that is a failure here, like any other non-zero.
+step pytest -p no:cacheprovider
+exit $status
