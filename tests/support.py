@@ -106,11 +106,15 @@ class ServerProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}: {self.log_text()[-3000:]}")
+                raise RuntimeError(
+                    f"server exited with {self.proc.returncode}: {self.log_text()[-3000:]}"
+                )
             try:
                 response = httpx.get(f"{self.url}/api/v1/ready", timeout=1)
                 if response.status_code == 200:
-                    self.deployment_id = httpx.get(f"{self.url}/api/v1/info").json()["deployment_id"]
+                    self.deployment_id = httpx.get(f"{self.url}/api/v1/info").json()[
+                        "deployment_id"
+                    ]
                     return self
             except httpx.TransportError:
                 pass
@@ -152,11 +156,15 @@ class ServerProcess:
 
     def token(self, role: str, extension_id: str | None = None) -> str:
         with self.client() as c:
-            response = c.post("/tokens", json={"role": role, "name": role, "extension_id": extension_id})
+            response = c.post(
+                "/tokens", json={"role": role, "name": role, "extension_id": extension_id}
+            )
             assert response.status_code == 201, response.text
             return str(response.json()["token"])
 
-    def cli(self, *args: str, check: bool = False, token: str | None = None) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self, *args: str, check: bool = False, token: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         env = self.env
         if token is not None:
             env["UNITLEDGER_TOKEN"] = token
@@ -164,5 +172,7 @@ class ServerProcess:
             [UNITLEDGER, *args], env=env, capture_output=True, text=True, timeout=60, check=False
         )
         if check and result.returncode != 0:
-            raise AssertionError(f"unitledger {' '.join(args)} failed: {result.stderr}{result.stdout}")
+            raise AssertionError(
+                f"unitledger {' '.join(args)} failed: {result.stderr}{result.stdout}"
+            )
         return result

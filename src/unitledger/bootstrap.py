@@ -5,9 +5,9 @@ from __future__ import annotations
 import functools
 import os
 from dataclasses import dataclass, field
-from typing import Any, Protocol
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Engine
@@ -69,7 +69,11 @@ def vendor_keys(settings: Settings) -> list[Ed25519PublicKey]:
     configured = settings.vendor_public_key
     if configured:
         candidate = Path(configured).expanduser()
-        text = candidate.read_bytes() if "BEGIN" not in configured and candidate.exists() else configured
+        text = (
+            candidate.read_bytes()
+            if "BEGIN" not in configured and candidate.exists()
+            else configured
+        )
         keys.append(load_public_key(text))
     default = settings.data_dir / "vendor.pub"
     if not configured and default.exists():

@@ -123,9 +123,7 @@ class Unavailable(UnitledgerError, ConnectionError):
     title = "Service unavailable"
     retryable = True
 
-    def __init__(
-        self, detail: str, *, field: str | None = None, retry_after: float = 1.0
-    ) -> None:
+    def __init__(self, detail: str, *, field: str | None = None, retry_after: float = 1.0) -> None:
         super().__init__(detail, field=field)
         self.retry_after = retry_after
 

@@ -36,7 +36,9 @@ def load_spec(path: Path) -> dict[str, Any]:
     return {key: _stamp(value) for key, value in data.items()}
 
 
-def issue_license(spec: dict[str, Any], key: KeyPair, *, now: datetime | None = None) -> dict[str, Any]:
+def issue_license(
+    spec: dict[str, Any], key: KeyPair, *, now: datetime | None = None
+) -> dict[str, Any]:
     """Validate ``spec`` as a license and sign it. Missing ``issued_at`` is set to now."""
     payload = dict(spec)
     payload.setdefault("issued_at", _stamp(now or datetime.now(UTC)))

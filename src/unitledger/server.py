@@ -43,8 +43,12 @@ def ensure_admin_token(runtime: Runtime, echo: Callable[[str], None]) -> None:
     echo(f"First admin token (shown once, also saved to {path}):\n  {token}")
 
 
-async def serve(settings: Settings, *, echo: Callable[[str], None] = print,
-                ready: Callable[[Runtime], None] | None = None) -> None:
+async def serve(
+    settings: Settings,
+    *,
+    echo: Callable[[str], None] = print,
+    ready: Callable[[Runtime], None] | None = None,
+) -> None:
     """Run the server until SIGINT/SIGTERM; drains in-flight reports before exiting."""
     runtime = build_service(settings)
     ensure_admin_token(runtime, echo)
@@ -64,7 +68,9 @@ async def serve(settings: Settings, *, echo: Callable[[str], None] = print,
         timeout_graceful_shutdown=10,
     )
     server = uvicorn.Server(config)
-    echo(f"unitledger {runtime.service.deployment_id} serving http://{settings.host}:{settings.port}/")
+    echo(
+        f"unitledger {runtime.service.deployment_id} serving http://{settings.host}:{settings.port}/"
+    )
     if ready is not None:
         ready(runtime)
     try:
@@ -77,11 +83,12 @@ async def serve(settings: Settings, *, echo: Callable[[str], None] = print,
 
 def run(settings: Settings) -> None:
     """Blocking entry point used by the CLI."""
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     asyncio.run(serve(settings))
 
 
 def data_dir_token(data_dir: Path) -> str | None:
     path = data_dir / "admin-token"
     return path.read_text().strip() if path.exists() else None
-

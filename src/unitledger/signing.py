@@ -156,7 +156,9 @@ def open_envelope(
     except (ValueError, UnicodeDecodeError):
         raise InvalidLicense(f"{what} is not valid JSON", field="file") from None
     if not isinstance(envelope, dict) or envelope.get("format") != fmt:
-        raise InvalidLicense(f"{what} has no format {fmt!r}: is this the right file?", field="format")
+        raise InvalidLicense(
+            f"{what} has no format {fmt!r}: is this the right file?", field="format"
+        )
     payload = envelope.get(key_field(fmt))
     signature = envelope.get("signature")
     if not isinstance(payload, dict) or not isinstance(signature, str):
@@ -165,10 +167,8 @@ def open_envelope(
         raw_sig = base64.b64decode(signature, validate=True)
     except (ValueError, binascii.Error):
         raise InvalidLicense(f"{what} signature is not base64", field="signature") from None
-    if trusted is None:
-        keys = [load_public_key(str(envelope.get("public_key", "")))]
-    else:
-        keys = trusted
+    # Without trusted keys, the envelope's own key is checked (anyone can verify offline).
+    keys = [load_public_key(str(envelope.get("public_key", "")))] if trusted is None else trusted
     if not keys:
         raise InvalidLicense(
             "no vendor public key is configured, so no license can be verified: "

@@ -10,8 +10,11 @@ def test_report_is_converted_with_license_rates(server: ServerProcess) -> None:
     with server.client() as c:
         response = c.post(
             "/usage",
-            json={"extension_id": "oracle-cdc", "dimensions": {"tables_replicated": 5, "bytes_transferred_gb": 4},
-                  "idempotency_key": "k-1"},
+            json={
+                "extension_id": "oracle-cdc",
+                "dimensions": {"tables_replicated": 5, "bytes_transferred_gb": 4},
+                "idempotency_key": "k-1",
+            },
         )
         assert response.status_code == 200, response.text
         body = response.json()

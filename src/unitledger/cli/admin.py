@@ -13,7 +13,9 @@ from unitledger.cli.output import console, emit, table
 token_app = typer.Typer(help="API tokens (admin, viewer, extension).", no_args_is_help=True)
 ledger_app = typer.Typer(help="The tamper-evident usage ledger.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
-observability_app = typer.Typer(help="Metrics, as the dashboard and Prometheus see them.", no_args_is_help=True)
+observability_app = typer.Typer(
+    help="Metrics, as the dashboard and Prometheus see them.", no_args_is_help=True
+)
 
 
 @token_app.command()
@@ -21,7 +23,9 @@ observability_app = typer.Typer(help="Metrics, as the dashboard and Prometheus s
 def create(
     ctx: typer.Context,
     role: Annotated[str, typer.Option(help="admin, viewer or extension")],
-    extension: Annotated[str | None, typer.Option("--extension", "-e", help="For extension tokens.")] = None,
+    extension: Annotated[
+        str | None, typer.Option("--extension", "-e", help="For extension tokens.")
+    ] = None,
     name: Annotated[str | None, typer.Option(help="A label for the token.")] = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -54,7 +58,9 @@ def revoke(ctx: typer.Context, token_id: str) -> None:
 @friendly
 def verify(
     ctx: typer.Context,
-    database: Annotated[str | None, typer.Option(help="Check this database URL directly (offline).")] = None,
+    database: Annotated[
+        str | None, typer.Option(help="Check this database URL directly (offline).")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Re-check the hash chain; names the first bad record. Exit code 1 when broken."""
@@ -67,7 +73,9 @@ def verify(
         head = queries.ledger_head()
         with Progress(console=console, transient=True, disable=as_json) as progress:
             task = progress.add_task("verifying", total=head[0] if head else None)
-            report = verify_chain(queries.ledger_rows(), head, lambda n: progress.update(task, completed=n))
+            report = verify_chain(
+                queries.ledger_rows(), head, lambda n: progress.update(task, completed=n)
+            )
         data = report.to_dict()
     else:
         data = client(ctx).get("/ledger/verify")
@@ -75,7 +83,9 @@ def verify(
         if data["ok"]:
             console.print(f"[green]ledger ok[/green]: {data['records']} records chained")
         else:
-            console.print(f"[red]ledger broken[/red] at record {data['first_bad_record']}: {data['problem']}")
+            console.print(
+                f"[red]ledger broken[/red] at record {data['first_bad_record']}: {data['problem']}"
+            )
     if not data["ok"]:
         raise typer.Exit(1)
 
@@ -83,7 +93,9 @@ def verify(
 @db_app.command()
 @friendly
 def upgrade(
-    database: Annotated[str | None, typer.Option(help="Database URL (default: from settings).")] = None,
+    database: Annotated[
+        str | None, typer.Option(help="Database URL (default: from settings).")
+    ] = None,
 ) -> None:
     """Apply database migrations up to the newest schema."""
     from unitledger.adapters.storage.engine import make_engine

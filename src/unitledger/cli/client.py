@@ -33,7 +33,9 @@ class CliError(Exception):
 
 
 def _config_file() -> dict[str, Any]:
-    path = Path(os.environ.get("UNITLEDGER_CLI_CONFIG", "~/.config/unitledger/cli.toml")).expanduser()
+    path = Path(
+        os.environ.get("UNITLEDGER_CLI_CONFIG", "~/.config/unitledger/cli.toml")
+    ).expanduser()
     if not path.exists():
         return {}
     try:
@@ -84,7 +86,9 @@ class ApiClient:
 
     def post(self, path: str, json: Any = None, content: bytes | None = None) -> Any:
         if content is not None:
-            return self.request("POST", path, content=content, headers={"Content-Type": "application/json"})
+            return self.request(
+                "POST", path, content=content, headers={"Content-Type": "application/json"}
+            )
         return self.request("POST", path, json=json)
 
 

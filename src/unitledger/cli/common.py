@@ -51,7 +51,9 @@ def parse_pairs(pairs: list[str], what: str = "dimension") -> dict[str, Any]:
     for pair in pairs:
         name, sep, raw = pair.partition("=")
         if not sep or not name:
-            raise CliError(f"{what} {pair!r} must look like name=value (e.g. tables_replicated=5)", 2)
+            raise CliError(
+                f"{what} {pair!r} must look like name=value (e.g. tables_replicated=5)", 2
+            )
         try:
             values[name] = float(raw)
         except ValueError:

@@ -13,16 +13,29 @@ from unitledger.cli.output import console, emit, table
 from unitledger.issuing import issue_license, load_spec
 from unitledger.signing import KeyPair, key_id, load_private_key
 
-app = typer.Typer(help="Create vendor keys, issue signed licenses, install and revoke them.", no_args_is_help=True)
+app = typer.Typer(
+    help="Create vendor keys, issue signed licenses, install and revoke them.", no_args_is_help=True
+)
 
-COLUMNS = ["license_id", "status", "customer", "capacity_units", "used_units", "remaining_units",
-           "over_units", "period", "expires_at"]
+COLUMNS = [
+    "license_id",
+    "status",
+    "customer",
+    "capacity_units",
+    "used_units",
+    "remaining_units",
+    "over_units",
+    "period",
+    "expires_at",
+]
 
 
 @app.command()
 @friendly
 def keygen(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Private key file; the .pub goes beside it.")] = Path("vendor.key"),
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Private key file; the .pub goes beside it.")
+    ] = Path("vendor.key"),
     force: Annotated[bool, typer.Option(help="Overwrite an existing key.")] = False,
 ) -> None:
     """Create a vendor Ed25519 key pair for signing licenses."""
@@ -31,17 +44,28 @@ def keygen(
     pair = KeyPair.generate()
     pub = out.with_suffix(".pub")
     pair.write(out, pub)
-    console.print(f"private key: {out} (keep it secret)\npublic key:  {pub} (give it to servers as "
-                  f"UNITLEDGER_VENDOR_PUBLIC_KEY)\nkey id: {key_id(pair.public)}")
+    console.print(
+        f"private key: {out} (keep it secret)\npublic key:  {pub} (give it to servers as "
+        f"UNITLEDGER_VENDOR_PUBLIC_KEY)\nkey id: {key_id(pair.public)}"
+    )
 
 
 @app.command()
 @friendly
 def issue(
-    spec: Annotated[Path, typer.Argument(help="License spec in TOML (or JSON).", exists=True, dir_okay=False)],
-    key: Annotated[Path, typer.Option("--key", "-k", help="Vendor private key.", exists=True, dir_okay=False)],
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the signed file here instead of stdout.")] = None,
-    deployment: Annotated[str | None, typer.Option(help="Override deployment_id from the spec.")] = None,
+    spec: Annotated[
+        Path, typer.Argument(help="License spec in TOML (or JSON).", exists=True, dir_okay=False)
+    ],
+    key: Annotated[
+        Path, typer.Option("--key", "-k", help="Vendor private key.", exists=True, dir_okay=False)
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Write the signed file here instead of stdout."),
+    ] = None,
+    deployment: Annotated[
+        str | None, typer.Option(help="Override deployment_id from the spec.")
+    ] = None,
 ) -> None:
     """Sign a license spec with the vendor key; prints or writes the license file."""
     payload = load_spec(spec)
@@ -58,13 +82,18 @@ def issue(
 
 @app.command()
 @friendly
-def install(ctx: typer.Context, file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
-            as_json: JsonFlag = False) -> None:
+def install(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+    as_json: JsonFlag = False,
+) -> None:
     """Install a signed license file on the server."""
     view = client(ctx).post("/licenses", content=file.read_bytes())
     if not emit(view, as_json):
-        console.print(f"installed license {view['license_id']}: {view['status']}, "
-                      f"{view['capacity_units']:,.0f} units, expires {view['expires_at']}")
+        console.print(
+            f"installed license {view['license_id']}: {view['status']}, "
+            f"{view['capacity_units']:,.0f} units, expires {view['expires_at']}"
+        )
 
 
 @app.command("list")

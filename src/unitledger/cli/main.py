@@ -49,21 +49,37 @@ def root(
 @app.command()
 @friendly
 def serve(
-    demo: Annotated[bool, typer.Option("--demo", help="Load demo licenses and 30 days of usage.")] = False,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Load demo licenses and 30 days of usage.")
+    ] = False,
     host: Annotated[str | None, typer.Option(help="Bind address [env: UNITLEDGER_HOST].")] = None,
     port: Annotated[int | None, typer.Option(help="HTTP port [env: UNITLEDGER_PORT].")] = None,
-    data_dir: Annotated[Path | None, typer.Option(help="Data directory [env: UNITLEDGER_DATA_DIR].")] = None,
-    database_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL [env: UNITLEDGER_DATABASE_URL].")] = None,
-    nats_url: Annotated[str | None, typer.Option(help="External NATS; embedded when unset [env: UNITLEDGER_NATS_URL].")] = None,
-    nats_port: Annotated[int | None, typer.Option(help="Embedded NATS port [env: UNITLEDGER_NATS_PORT].")] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Data directory [env: UNITLEDGER_DATA_DIR].")
+    ] = None,
+    database_url: Annotated[
+        str | None, typer.Option(help="SQLAlchemy URL [env: UNITLEDGER_DATABASE_URL].")
+    ] = None,
+    nats_url: Annotated[
+        str | None,
+        typer.Option(help="External NATS; embedded when unset [env: UNITLEDGER_NATS_URL]."),
+    ] = None,
+    nats_port: Annotated[
+        int | None, typer.Option(help="Embedded NATS port [env: UNITLEDGER_NATS_PORT].")
+    ] = None,
 ) -> None:
     """Run the server: HTTP API, dashboard, and NATS (embedded unless --nats-url)."""
     from unitledger.config import Settings
     from unitledger.server import run
 
     settings = Settings().with_overrides(
-        demo=demo or None, host=host, port=port, data_dir=data_dir, database_url=database_url,
-        nats_url=nats_url, nats_port=nats_port,
+        demo=demo or None,
+        host=host,
+        port=port,
+        data_dir=data_dir,
+        database_url=database_url,
+        nats_url=nats_url,
+        nats_port=nats_port,
     )
     run(settings)
 
@@ -99,7 +115,11 @@ def enforcement(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     if not emit(data, as_json):
         console.print(f"global: {data['state']} ({data['reason']})")
         for ext, item in data["extensions"].items():
-            extra = f" uncovered: {', '.join(item['uncovered_dimensions'])}" if item["uncovered_dimensions"] else ""
+            extra = (
+                f" uncovered: {', '.join(item['uncovered_dimensions'])}"
+                if item["uncovered_dimensions"]
+                else ""
+            )
             console.print(f"  {ext}: {item['state']}{extra}")
 
 

@@ -74,6 +74,7 @@ __all__ = [
     "parse_license",
     "parse_report",
     "period_key",
+    "pool_for",
     "record_hash",
     "to_micros",
 ]

@@ -120,7 +120,9 @@ def _merge(charges: list[Charge]) -> list[Charge]:
             merged[charge.license_id] = charge
         else:
             merged[charge.license_id] = replace(
-                prior, units=prior.units + charge.units, over_units=prior.over_units + charge.over_units
+                prior,
+                units=prior.units + charge.units,
+                over_units=prior.over_units + charge.over_units,
             )
     return list(merged.values())
 
@@ -172,7 +174,9 @@ def assess(
     return Charged(total, by_dimension, rates, charges, updated)
 
 
-def pool_for(license: License, pools: Mapping[tuple[str, str], PoolUsage], now: datetime) -> PoolUsage:
+def pool_for(
+    license: License, pools: Mapping[tuple[str, str], PoolUsage], now: datetime
+) -> PoolUsage:
     """The pool of ``license`` for the period of ``now``, empty when nothing was charged yet."""
     key = period_key(license, now)
     return pools.get((license.license_id, key)) or PoolUsage(license.license_id, key)

@@ -188,7 +188,7 @@ def _rates(doc: Mapping[str, Any]) -> dict[str, dict[str, float]]:
             raise _fail(f"rates key {ext!r} is not an extension id or '*'", "rates")
         if not isinstance(table, dict) or not table:
             raise _fail(f"rates for {ext!r} must be a non-empty {{dimension: units}} map", "rates")
-        for dim, value in table.items():
+        for dim in table:
             if not (isinstance(dim, str) and DIMENSION_NAME.fullmatch(dim)):
                 raise _fail(f"rates for {ext!r}: {dim!r} is not a dimension name", "rates")
         rates[ext] = {dim: _rate(value, f"{ext}.{dim}") for dim, value in table.items()}

@@ -22,13 +22,15 @@ __all__ = [
     "ReportLimits",
     "UsageRecord",
     "UsageReport",
+    "from_micros",
     "parse_report",
     "record_hash",
     "to_micros",
-    "from_micros",
 ]
 
-REPORT_FIELDS = frozenset({"extension_id", "account", "dimensions", "idempotency_key", "occurred_at"})
+REPORT_FIELDS = frozenset(
+    {"extension_id", "account", "dimensions", "idempotency_key", "occurred_at"}
+)
 MAX_DIMENSIONS = 64
 # Large enough for byte counts of any real transfer, small enough that sums stay exact-ish.
 MAX_VALUE = 1e15
@@ -88,7 +90,9 @@ def _dimensions(raw: object) -> dict[str, float]:
     if not isinstance(raw, dict):
         raise InvalidReport("dimensions must be an object of {name: value}", field="dimensions")
     if not raw:
-        raise InvalidReport("dimensions is empty: report at least one dimension", field="dimensions")
+        raise InvalidReport(
+            "dimensions is empty: report at least one dimension", field="dimensions"
+        )
     if len(raw) > MAX_DIMENSIONS:
         raise InvalidReport(
             f"too many dimensions ({len(raw)}); at most {MAX_DIMENSIONS} per report",

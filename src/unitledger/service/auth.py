@@ -11,7 +11,7 @@ from unitledger.errors import Forbidden
 
 __all__ = ["Principal", "Role", "hash_token", "new_token", "require"]
 
-TOKEN_PREFIX = "ul_"
+TOKEN_PREFIX = "ul_"  # noqa: S105 - a public prefix, not a secret
 
 
 class Role(enum.StrEnum):

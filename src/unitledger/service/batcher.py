@@ -73,7 +73,9 @@ class BatchWriter:
     async def submit(self, report: UsageReport) -> ReportOutcome:
         """Queue ``report`` and wait until its batch committed."""
         if self._closing:
-            raise Unavailable("the server is shutting down; retry against another replica", retry_after=1)
+            raise Unavailable(
+                "the server is shutting down; retry against another replica", retry_after=1
+            )
         if len(self._queue) >= self._max_in_flight:
             raise Overloaded(
                 f"{len(self._queue)} reports are waiting to be stored; retry shortly",
@@ -107,7 +109,9 @@ class BatchWriter:
             return
         except Exception as exc:
             log.exception("batch of %d reports could not be stored", len(batch))
-            self._fail(batch, Unavailable(f"the report could not be stored ({type(exc).__name__}); retry"))
+            self._fail(
+                batch, Unavailable(f"the report could not be stored ({type(exc).__name__}); retry")
+            )
             return
         self.batches += 1
         self.committed += result.records

@@ -45,7 +45,9 @@ def snapshot(
 ) -> Snapshot:
     overall = global_enforcement(pools, now)
     states = {
-        ext.extension_id: extension_state(ext.extension_id, ext.uncovered, pools, overall.state, now)
+        ext.extension_id: extension_state(
+            ext.extension_id, ext.uncovered, pools, overall.state, now
+        )
         for ext in extensions
     }
     return Snapshot(overall, states)
@@ -74,8 +76,13 @@ def evaluate_states(
     stored = uow.states()
     changes: list[StateChange] = []
 
-    def consider(key: str, ext_id: str | None, state: EnforcementState, reason: str,
-                 uncovered: tuple[str, ...] = ()) -> None:
+    def consider(
+        key: str,
+        ext_id: str | None,
+        state: EnforcementState,
+        reason: str,
+        uncovered: tuple[str, ...] = (),
+    ) -> None:
         prior = stored.get(key)
         if prior is not None and prior.state == state.value:
             return
@@ -94,6 +101,12 @@ def evaluate_states(
 
     consider("global", None, snap.global_.state, snap.global_.reason)
     for ext_id, (state, uncovered) in sorted(snap.extensions.items()):
-        consider(f"ext.{ext_id}", ext_id, state, _reason(state, uncovered, snap.global_.reason), uncovered)
+        consider(
+            f"ext.{ext_id}",
+            ext_id,
+            state,
+            _reason(state, uncovered, snap.global_.reason),
+            uncovered,
+        )
     uow.save_states(changes)
     return snap, changes

@@ -109,7 +109,12 @@ def _from_existing(found: ExistingReport) -> _Draft:
 
 def _charges_json(charged: Charged) -> list[dict[str, Any]]:
     return [
-        {"license_id": c.license_id, "period": c.period, "units": c.units, "over_units": c.over_units}
+        {
+            "license_id": c.license_id,
+            "period": c.period,
+            "units": c.units,
+            "over_units": c.over_units,
+        }
         for c in charged.charges
     ]
 
@@ -165,12 +170,16 @@ def record_batch(
                 drafts.append(_from_existing(prior))
             else:
                 first = drafts[seen[key][1]]
-                drafts.append(first if isinstance(first, UnitledgerError) else replace(first, duplicate=True))
+                drafts.append(
+                    first if isinstance(first, UnitledgerError) else replace(first, duplicate=True)
+                )
             continue
         seen[key] = (fingerprint, position)
         counters[(CHECKS, report.extension_id)] += 1
-        ext = touched.get(report.extension_id) or known.get(report.extension_id) or ExtensionRow(
-            report.extension_id, now_us, None, (), 0
+        ext = (
+            touched.get(report.extension_id)
+            or known.get(report.extension_id)
+            or ExtensionRow(report.extension_id, now_us, None, (), 0)
         )
         assessment = assess(report.extension_id, report.dimensions, pools, now)
         occurred_us = to_micros(report.occurred_at)
@@ -275,7 +284,9 @@ def record_batch(
                 units_by_dimension=draft.units_by_dimension,
                 state=snap.global_.state.value,
                 extension_state=(
-                    EnforcementState.DISABLED.value if draft.quarantine_id is not None else ext_state.value
+                    EnforcementState.DISABLED.value
+                    if draft.quarantine_id is not None
+                    else ext_state.value
                 ),
                 license_ids=draft.license_ids,
                 duplicate=draft.duplicate,

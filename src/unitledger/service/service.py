@@ -213,8 +213,13 @@ class UnitledgerService:
         def install() -> list[StateChange]:
             with self.unit_of_work() as uow:
                 uow.add_license(license, canonical_json(payload), text, now)
-                uow.audit(principal.actor, "license.install", license.license_id,
-                          json.dumps({"capacity_units": license.capacity_units}), now)
+                uow.audit(
+                    principal.actor,
+                    "license.install",
+                    license.license_id,
+                    json.dumps({"capacity_units": license.capacity_units}),
+                    now,
+                )
                 pools = load_pools(uow, now, lock=True)
                 snap, changes = evaluate_states(uow, pools, now)
             self.last_snapshot = snap
@@ -292,8 +297,13 @@ class UnitledgerService:
             },
         }
 
-    def window(self, start: datetime | None, end: datetime | None, pools: Sequence[LicensePool],
-               now: datetime) -> Window:
+    def window(
+        self,
+        start: datetime | None,
+        end: datetime | None,
+        pools: Sequence[LicensePool],
+        now: datetime,
+    ) -> Window:
         begin = start or period_start(pools, now)
         finish = end or now + timedelta(microseconds=1)
         if finish <= begin:
@@ -316,7 +326,7 @@ class UnitledgerService:
         extensions = []
         for ext_id in sorted(set(units) | set(known)):
             state, uncovered = snap.extensions.get(ext_id, (g.state, ()))
-            row = known.get(ext_id)
+            known_row = known.get(ext_id)
             extensions.append(
                 {
                     "extension_id": ext_id,
@@ -324,7 +334,7 @@ class UnitledgerService:
                     "share": units.get(ext_id, 0.0) / total if total else 0.0,
                     "state": state.value,
                     "uncovered_dimensions": list(uncovered),
-                    "last_report_at": iso(row.last_report_us) if row else None,
+                    "last_report_at": iso(known_row.last_report_us) if known_row else None,
                 }
             )
         return {
@@ -350,8 +360,13 @@ class UnitledgerService:
             ],
         }
 
-    def timeseries(self, start: datetime | None = None, end: datetime | None = None,
-                   bucket: str = "auto", extension_id: str | None = None) -> dict[str, Any]:
+    def timeseries(
+        self,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        bucket: str = "auto",
+        extension_id: str | None = None,
+    ) -> dict[str, Any]:
         """Cumulative units per bucket over a window, with the capacity to draw against."""
         snap, pools, now = self.snapshot()
         win = self.window(start, end, pools, now)
@@ -419,11 +434,14 @@ class UnitledgerService:
         return g.remaining_units
 
     # -- quarantine -------------------------------------------------------------
-    def quarantine(self, status: str | None = "held", extension_id: str | None = None) -> list[dict[str, Any]]:
+    def quarantine(
+        self, status: str | None = "held", extension_id: str | None = None
+    ) -> list[dict[str, Any]]:
         return self.queries.quarantine(status, extension_id)
 
-    async def replay_quarantine(self, principal: Principal, ids: list[int] | None = None,
-                                extension_id: str | None = None) -> dict[str, Any]:
+    async def replay_quarantine(
+        self, principal: Principal, ids: list[int] | None = None, extension_id: str | None = None
+    ) -> dict[str, Any]:
         """Count quarantined reports that a license now covers; the rest stay held."""
         require(principal, Role.ADMIN)
         rows = self.queries.quarantine_rows(ids, extension_id)
@@ -452,12 +470,19 @@ class UnitledgerService:
 
         result = await asyncio.to_thread(apply)
         await self._publish(result.changes)
-        record_ids = [o.record_id for o in result.outcomes if isinstance(o, ReportOutcome) and o.record_id]
-        return {"replayed": len(record_ids), "still_held": len(rows) - len(record_ids), "record_ids": record_ids}
+        record_ids = [
+            o.record_id for o in result.outcomes if isinstance(o, ReportOutcome) and o.record_id
+        ]
+        return {
+            "replayed": len(record_ids),
+            "still_held": len(rows) - len(record_ids),
+            "record_ids": record_ids,
+        }
 
     # -- tokens -----------------------------------------------------------------
-    def create_token(self, role: Role, name: str, extension_id: str | None = None,
-                     token: str | None = None) -> tuple[str, dict[str, Any]]:
+    def create_token(
+        self, role: Role, name: str, extension_id: str | None = None, token: str | None = None
+    ) -> tuple[str, dict[str, Any]]:
         """Create a token; the secret is returned once and only its hash is stored."""
         from unitledger.domain.names import check_extension_id
 
@@ -466,7 +491,9 @@ class UnitledgerService:
                 raise ValidationFailed("an extension token needs --extension", field="extension_id")
             check_extension_id(extension_id)
         elif extension_id is not None:
-            raise ValidationFailed("only extension tokens are bound to an extension", field="extension_id")
+            raise ValidationFailed(
+                "only extension tokens are bound to an extension", field="extension_id"
+            )
         token_id, secret = new_token()
         if token is not None:
             secret = token
@@ -474,7 +501,12 @@ class UnitledgerService:
         with self.unit_of_work() as uow:
             uow.add_token(token_id, hash_token(secret), role.value, extension_id, name, now)
             uow.audit("system", "token.create", token_id, json.dumps({"role": role.value}), now)
-        return secret, {"token_id": token_id, "role": role.value, "extension_id": extension_id, "name": name}
+        return secret, {
+            "token_id": token_id,
+            "role": role.value,
+            "extension_id": extension_id,
+            "name": name,
+        }
 
     def revoke_token(self, token_id: str) -> None:
         with self.unit_of_work() as uow:
@@ -497,7 +529,9 @@ class UnitledgerService:
         return verify_chain(self.queries.ledger_rows(), self.queries.ledger_head(), progress)
 
 
-def license_view(pool: LicensePool, now: datetime, installed_at: datetime | None = None) -> dict[str, Any]:
+def license_view(
+    pool: LicensePool, now: datetime, installed_at: datetime | None = None
+) -> dict[str, Any]:
     lic = pool.license
     status = license_status(lic, pool.pool, now)
     return {
@@ -517,7 +551,9 @@ def license_view(pool: LicensePool, now: datetime, installed_at: datetime | None
         "remaining_units": max(lic.capacity_units - pool.pool.used_units, 0.0),
         "over_units": max(pool.pool.used_units - lic.capacity_units, 0.0),
         "rates": {k: dict(v) for k, v in lic.rates.items()},
-        "cost": None if lic.cost is None else {"amount": str(lic.cost.amount), "currency": lic.cost.currency},
+        "cost": None
+        if lic.cost is None
+        else {"amount": str(lic.cost.amount), "currency": lic.cost.currency},
         "revoked_at": None if lic.revoked_at is None else iso(to_micros(lic.revoked_at)),
         "installed_at": None if installed_at is None else iso(to_micros(installed_at)),
     }

@@ -44,7 +44,9 @@ def verify_chain(
     for row in rows:
         rid = int(row["record_id"])
         if rid != expected_id:
-            return ChainReport(False, count, expected_id, f"record {expected_id} is missing (next is {rid})")
+            return ChainReport(
+                False, count, expected_id, f"record {expected_id} is missing (next is {rid})"
+            )
         if row["prev_hash"] != prev_hash:
             return ChainReport(False, count, rid, "does not link to the record before it")
         digest = record_hash(
@@ -62,7 +64,9 @@ def verify_chain(
             prev_hash=row["prev_hash"],
         )
         if digest != row["hash"]:
-            return ChainReport(False, count, rid, "content does not match its hash (the row was changed)")
+            return ChainReport(
+                False, count, rid, "content does not match its hash (the row was changed)"
+            )
         prev_hash = row["hash"]
         expected_id += 1
         count += 1
@@ -70,7 +74,9 @@ def verify_chain(
             progress(count)
     if head is not None and (head[0] != count or head[1] != prev_hash):
         return ChainReport(
-            False, count, count + 1 if head[0] > count else head[0],
+            False,
+            count,
+            count + 1 if head[0] > count else head[0],
             f"ledger head says {head[0]} records but the chain has {count}",
         )
     return ChainReport(True, count)

@@ -22,7 +22,9 @@ async def read_body(request: Request) -> bytes:
     limit: int = request.app.state.runtime.settings.max_body_bytes
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"the body is {declared} bytes; at most {limit} are accepted", field="body")
+        raise PayloadTooLarge(
+            f"the body is {declared} bytes; at most {limit} are accepted", field="body"
+        )
     body = bytearray()
     async for chunk in request.stream():
         body.extend(chunk)
@@ -43,5 +45,3 @@ async def read_json(request: Request) -> Any:
         raise ValidationFailed("the JSON body is nested too deeply", field="body") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise ValidationFailed(f"the body is not valid JSON: {exc}", field="body") from None
-
-

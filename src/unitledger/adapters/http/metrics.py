@@ -27,18 +27,22 @@ class LicensingCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         summary = self.service.summary()
         units = GaugeMetricFamily(
-            "licensing_usage_units", "Units used in the current license period", labels=["extension"]
+            "licensing_usage_units",
+            "Units used in the current license period",
+            labels=["extension"],
         )
         units.add_metric([""], summary["used_units"])
         for ext in summary["extensions"]:
             units.add_metric([ext["extension_id"]], ext["units"])
         yield units
         yield GaugeMetricFamily(
-            "licensing_usage_units_available", "Licensed capacity of valid licenses",
+            "licensing_usage_units_available",
+            "Licensed capacity of valid licenses",
             value=summary["available_units"],
         )
         yield GaugeMetricFamily(
-            "licensing_usage_units_remaining", "Capacity left; negative when over",
+            "licensing_usage_units_remaining",
+            "Capacity left; negative when over",
             value=summary["available_units"] - summary["used_units"],
         )
         state = GaugeMetricFamily(
@@ -47,7 +51,10 @@ class LicensingCollector(Collector):
         for name in ("OK", "WARNING", "UNLICENSED"):
             state.add_metric([name], 1.0 if summary["state"] == name else 0.0)
         yield state
-        for name, help_text in ((CHECKS, "Usage reports checked"), (BLOCKED, "Reports answered with a disabled state")):
+        for name, help_text in (
+            (CHECKS, "Usage reports checked"),
+            (BLOCKED, "Reports answered with a disabled state"),
+        ):
             metric_name = name.replace(".", "_").removesuffix("_total")
             family = CounterMetricFamily(metric_name, help_text, labels=["extension"])
             for ext, value in sorted(self.service.queries.counters_by_extension(name).items()):

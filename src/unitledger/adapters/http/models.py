@@ -258,6 +258,4 @@ class ChainCheck(Model):
 
 def problem_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for the problem-details errors a route can answer with."""
-    return {
-        code: {"model": Problem, "content": {"application/problem+json": {}}} for code in codes
-    }
+    return {code: {"model": Problem, "content": {"application/problem+json": {}}} for code in codes}

@@ -17,7 +17,10 @@ PROBLEM_JSON = "application/problem+json"
 
 
 def problem_response(error: UnitledgerError, instance: str | None = None) -> JSONResponse:
-    body: dict[str, Any] = {"type": f"https://unitledger.dev/problems/{error.code}", **error.to_dict()}
+    body: dict[str, Any] = {
+        "type": f"https://unitledger.dev/problems/{error.code}",
+        **error.to_dict(),
+    }
     if instance:
         body["instance"] = instance
     headers = {}
@@ -26,7 +29,9 @@ def problem_response(error: UnitledgerError, instance: str | None = None) -> JSO
     return JSONResponse(body, status_code=error.status, media_type=PROBLEM_JSON, headers=headers)
 
 
-def _generic(status: int, title: str, detail: str, code: str, field: str | None = None) -> JSONResponse:
+def _generic(
+    status: int, title: str, detail: str, code: str, field: str | None = None
+) -> JSONResponse:
     body: dict[str, Any] = {
         "type": f"https://unitledger.dev/problems/{code}",
         "code": code,
@@ -60,4 +65,6 @@ def install_problem_handlers(app: FastAPI) -> None:
         code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
             exc.status_code, "error"
         )
-        return _generic(exc.status_code, titles.get(exc.status_code, "Error"), str(exc.detail), code)
+        return _generic(
+            exc.status_code, titles.get(exc.status_code, "Error"), str(exc.detail), code
+        )

@@ -81,7 +81,9 @@ class SqlQueries:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def records(self, f: RecordFilter, *, cursor: int | None, limit: int) -> tuple[list[dict[str, Any]], int | None]:
+    def records(
+        self, f: RecordFilter, *, cursor: int | None, limit: int
+    ) -> tuple[list[dict[str, Any]], int | None]:
         r = t.usage_records.c
         stmt = select(t.usage_records).where(*record_filter_clause(f))
         if cursor is not None:
@@ -95,17 +97,32 @@ class SqlQueries:
 
     def record(self, record_id: int) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
-            row = conn.execute(select(t.usage_records).where(t.usage_records.c.record_id == record_id)).mappings().first()
+            row = (
+                conn.execute(
+                    select(t.usage_records).where(t.usage_records.c.record_id == record_id)
+                )
+                .mappings()
+                .first()
+            )
         return None if row is None else record_view(row)
 
-    def units_by(self, columns: list[str], start_us: int | None, end_us: int | None,
-                 extension_id: str | None = None) -> list[dict[str, Any]]:
+    def units_by(
+        self,
+        columns: list[str],
+        start_us: int | None,
+        end_us: int | None,
+        extension_id: str | None = None,
+    ) -> list[dict[str, Any]]:
         """Sum rollup units and values grouped by ``columns`` over a window."""
         u = t.usage_rollups.c
         cols = [u[c] for c in columns]
         stmt = (
-            select(*cols, func.sum(u.units).label("units"), func.sum(u.value).label("value"),
-                   func.sum(u.records).label("records"))
+            select(
+                *cols,
+                func.sum(u.units).label("units"),
+                func.sum(u.value).label("value"),
+                func.sum(u.records).label("records"),
+            )
             .where(time_window(u.hour_us, _floor(start_us), end_us))
             .group_by(*cols)
             .order_by(*cols)
@@ -115,8 +132,9 @@ class SqlQueries:
         with self.engine.connect() as conn:
             return [dict(row) for row in conn.execute(stmt).mappings()]
 
-    def units_series(self, bucket_us: int, start_us: int, end_us: int,
-                     extension_id: str | None = None) -> list[tuple[int, float]]:
+    def units_series(
+        self, bucket_us: int, start_us: int, end_us: int, extension_id: str | None = None
+    ) -> list[tuple[int, float]]:
         """Units per bucket (bucket start, units), from the hourly rollups."""
         u = t.usage_rollups.c
         bucket = (u.hour_us - (u.hour_us - start_us) % bucket_us).label("bucket")
@@ -131,7 +149,9 @@ class SqlQueries:
         with self.engine.connect() as conn:
             return [(int(b), float(s)) for b, s in conn.execute(stmt)]
 
-    def quarantine(self, status: str | None, extension_id: str | None, limit: int = 500) -> list[dict[str, Any]]:
+    def quarantine(
+        self, status: str | None, extension_id: str | None, limit: int = 500
+    ) -> list[dict[str, Any]]:
         q = t.quarantine.c
         stmt = select(t.quarantine).order_by(desc(q.quarantine_id)).limit(limit)
         if status:
@@ -156,7 +176,9 @@ class SqlQueries:
                 for row in conn.execute(stmt).mappings()
             ]
 
-    def quarantine_rows(self, ids: list[int] | None, extension_id: str | None) -> list[dict[str, Any]]:
+    def quarantine_rows(
+        self, ids: list[int] | None, extension_id: str | None
+    ) -> list[dict[str, Any]]:
         q = t.quarantine.c
         stmt = select(t.quarantine).where(q.status == "held").order_by(q.quarantine_id)
         if ids:
@@ -199,9 +221,15 @@ class SqlQueries:
     def token_by_hash(self, token_hash: str) -> dict[str, Any] | None:
         k = t.api_tokens.c
         with self.engine.connect() as conn:
-            row = conn.execute(
-                select(t.api_tokens).where(k.token_hash == token_hash, k.revoked_at_us.is_(None))
-            ).mappings().first()
+            row = (
+                conn.execute(
+                    select(t.api_tokens).where(
+                        k.token_hash == token_hash, k.revoked_at_us.is_(None)
+                    )
+                )
+                .mappings()
+                .first()
+            )
         return None if row is None else dict(row)
 
     def ledger_rows(self, batch: int = 5000) -> Any:
@@ -212,7 +240,10 @@ class SqlQueries:
             with self.engine.connect() as conn:
                 rows = list(
                     conn.execute(
-                        select(t.usage_records).where(r.record_id > last).order_by(r.record_id).limit(batch)
+                        select(t.usage_records)
+                        .where(r.record_id > last)
+                        .order_by(r.record_id)
+                        .limit(batch)
                     ).mappings()
                 )
             if not rows:
@@ -231,9 +262,7 @@ class SqlQueries:
         if action_prefix:
             stmt = stmt.where(a.action.startswith(action_prefix))
         with self.engine.connect() as conn:
-            return [
-                {**dict(row), "at": iso(row["at_us"])} for row in conn.execute(stmt).mappings()
-            ]
+            return [{**dict(row), "at": iso(row["at_us"])} for row in conn.execute(stmt).mappings()]
 
     def enforcement_events(self, limit: int = 200) -> list[dict[str, Any]]:
         e = t.enforcement_events.c

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, tuple_, update
+from sqlalchemy import Connection, Engine, and_, func, insert, select, true, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from unitledger.adapters.storage import tables as t
@@ -38,7 +38,9 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]
         yield items[start : start + size]
 
 
-def upsert(conn: Connection, table: Any, rows: Sequence[dict[str, Any]], keys: list[str], add: list[str]) -> None:
+def upsert(
+    conn: Connection, table: Any, rows: Sequence[dict[str, Any]], keys: list[str], add: list[str]
+) -> None:
     """Insert rows, or add ``add`` columns onto rows that already exist (one statement)."""
     if not rows:
         return
@@ -54,7 +56,9 @@ def upsert(conn: Connection, table: Any, rows: Sequence[dict[str, Any]], keys: l
 class SqlUnitOfWork:
     """A transaction on ``engine``; ``write=True`` takes the write lock up front."""
 
-    def __init__(self, engine: Engine, *, write: bool = True, attributor: Attributor | None = None) -> None:
+    def __init__(
+        self, engine: Engine, *, write: bool = True, attributor: Attributor | None = None
+    ) -> None:
         self._engine = engine
         self._write = write
         self._attributor = attributor
@@ -68,9 +72,9 @@ class SqlUnitOfWork:
         conn.begin()
         return self
 
-    def __exit__(self, exc_type: object, *rest: object) -> None:
+    def __exit__(self, *exc: object) -> None:
         try:
-            if exc_type is None:
+            if exc[0] is None:
                 self.conn.commit()
             else:
                 self.conn.rollback()
@@ -93,7 +97,9 @@ class SqlUnitOfWork:
 
     # -- licenses -----------------------------------------------------------
     def licenses(self) -> list[LicenseRow]:
-        rows = self.conn.execute(select(t.licenses).order_by(t.licenses.c.installed_at_us)).mappings()
+        rows = self.conn.execute(
+            select(t.licenses).order_by(t.licenses.c.installed_at_us)
+        ).mappings()
         result = []
         for row in rows:
             license = parse_license(json.loads(row["payload"]))
@@ -133,11 +139,15 @@ class SqlUnitOfWork:
                 select(t.licenses.c.license_id).where(t.licenses.c.license_id == license_id)
             ).first()
             if known is None:
-                raise NotFound(f"no license with id {license_id!r} is installed", field="license_id")
+                raise NotFound(
+                    f"no license with id {license_id!r} is installed", field="license_id"
+                )
             raise Conflict(f"license {license_id} is already revoked", field="license_id")
 
     # -- pools --------------------------------------------------------------
-    def pools(self, keys: Iterable[tuple[str, str]], *, lock: bool) -> dict[tuple[str, str], PoolUsage]:
+    def pools(
+        self, keys: Iterable[tuple[str, str]], *, lock: bool
+    ) -> dict[tuple[str, str], PoolUsage]:
         wanted = list(set(keys))
         if not wanted:
             return {}
@@ -161,21 +171,30 @@ class SqlUnitOfWork:
         for pool in pools:
             values = {
                 "used_units": pool.used_units,
-                "exhausted_at_us": None if pool.exhausted_at is None else to_micros(pool.exhausted_at),
+                "exhausted_at_us": None
+                if pool.exhausted_at is None
+                else to_micros(pool.exhausted_at),
             }
             done = self.conn.execute(
                 update(t.license_pools)
-                .where(t.license_pools.c.license_id == pool.license_id, t.license_pools.c.period == pool.period)
+                .where(
+                    t.license_pools.c.license_id == pool.license_id,
+                    t.license_pools.c.period == pool.period,
+                )
                 .values(**values)
             )
             if done.rowcount == 0:
                 self.conn.execute(
-                    insert(t.license_pools).values(license_id=pool.license_id, period=pool.period, **values)
+                    insert(t.license_pools).values(
+                        license_id=pool.license_id, period=pool.period, **values
+                    )
                 )
 
     # -- ledger -------------------------------------------------------------
     def lock_head(self) -> tuple[int, str]:
-        stmt = self._for_update(select(t.ledger_head.c.seq, t.ledger_head.c.hash).where(t.ledger_head.c.id == 1))
+        stmt = self._for_update(
+            select(t.ledger_head.c.seq, t.ledger_head.c.hash).where(t.ledger_head.c.id == 1)
+        )
         row = self.conn.execute(stmt).first()
         if row is None:
             self.conn.execute(insert(t.ledger_head).values(id=1, seq=0, hash=GENESIS_HASH))
@@ -183,14 +202,18 @@ class SqlUnitOfWork:
         return int(row[0]), str(row[1])
 
     def save_head(self, seq: int, hash_: str) -> None:
-        self.conn.execute(update(t.ledger_head).where(t.ledger_head.c.id == 1).values(seq=seq, hash=hash_))
+        self.conn.execute(
+            update(t.ledger_head).where(t.ledger_head.c.id == 1).values(seq=seq, hash=hash_)
+        )
 
     def existing(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], ExistingReport]:
         wanted = list(set(keys))
         found: dict[tuple[str, str], ExistingReport] = {}
         for chunk in _chunks(wanted):
             for table, kind in ((t.usage_records, "record"), (t.quarantine, "quarantine")):
-                stmt = select(table).where(tuple_(table.c.extension_id, table.c.idempotency_key).in_(chunk))
+                stmt = select(table).where(
+                    tuple_(table.c.extension_id, table.c.idempotency_key).in_(chunk)
+                )
                 for row in self.conn.execute(stmt).mappings():
                     key = (row["extension_id"], row["idempotency_key"])
                     # A replayed quarantined report also has a record; the record wins.
@@ -207,7 +230,9 @@ class SqlUnitOfWork:
         upsert(self.conn, t.usage_rollups, list(rows), keys, ["value", "units", "records"])
 
     def insert_quarantine(self, row: dict[str, Any]) -> int:
-        result = self.conn.execute(insert(t.quarantine).values(**row).returning(t.quarantine.c.quarantine_id))
+        result = self.conn.execute(
+            insert(t.quarantine).values(**row).returning(t.quarantine.c.quarantine_id)
+        )
         return int(result.scalar_one())
 
     def mark_replayed(self, quarantine_id: int, record_id: int) -> None:
@@ -247,7 +272,9 @@ class SqlUnitOfWork:
             }
             if row.extension_id in known:
                 self.conn.execute(
-                    update(t.extensions).where(t.extensions.c.extension_id == row.extension_id).values(**values)
+                    update(t.extensions)
+                    .where(t.extensions.c.extension_id == row.extension_id)
+                    .values(**values)
                 )
             else:
                 self.conn.execute(
@@ -272,7 +299,9 @@ class SqlUnitOfWork:
                 self.conn.execute(insert(t.enforcement_states).values(scope=change.key, **values))
             else:
                 self.conn.execute(
-                    update(t.enforcement_states).where(t.enforcement_states.c.scope == change.key).values(**values)
+                    update(t.enforcement_states)
+                    .where(t.enforcement_states.c.scope == change.key)
+                    .values(**values)
                 )
             self.conn.execute(
                 insert(t.enforcement_events).values(
@@ -289,17 +318,30 @@ class SqlUnitOfWork:
         upsert(self.conn, t.counters, rows, ["name", "extension_id"], ["value"])
 
     def counters(self, name: str, extension_id: str | None = None) -> int:
-        stmt = select(func.coalesce(func.sum(t.counters.c.value), 0)).where(t.counters.c.name == name)
+        stmt = select(func.coalesce(func.sum(t.counters.c.value), 0)).where(
+            t.counters.c.name == name
+        )
         if extension_id is not None:
             stmt = stmt.where(t.counters.c.extension_id == extension_id)
         return int(self.conn.execute(stmt).scalar_one())
 
-    def add_token(self, token_id: str, token_hash: str, role: str, extension_id: str | None,
-                  name: str, now: datetime) -> None:
+    def add_token(
+        self,
+        token_id: str,
+        token_hash: str,
+        role: str,
+        extension_id: str | None,
+        name: str,
+        now: datetime,
+    ) -> None:
         self.conn.execute(
             insert(t.api_tokens).values(
-                token_id=token_id, token_hash=token_hash, role=role, extension_id=extension_id,
-                name=name, created_at_us=to_micros(now),
+                token_id=token_id,
+                token_hash=token_hash,
+                role=role,
+                extension_id=extension_id,
+                name=name,
+                created_at_us=to_micros(now),
             )
         )
 
@@ -335,4 +377,4 @@ def time_window(column: Any, start_us: int | None, end_us: int | None) -> Any:
         clauses.append(column >= start_us)
     if end_us is not None:
         clauses.append(column < end_us)
-    return and_(*clauses) if clauses else or_(True, True)
+    return and_(true(), *clauses)

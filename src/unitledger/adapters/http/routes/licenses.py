@@ -39,13 +39,18 @@ def list_licenses(service: Service, _: Viewer) -> list[dict[str, Any]]:
     return service.licenses()
 
 
-@router.get("/licenses/{license_id}", response_model=LicenseOut, responses=problem_responses(401, 403, 404))
+@router.get(
+    "/licenses/{license_id}", response_model=LicenseOut, responses=problem_responses(401, 403, 404)
+)
 def show(license_id: LicenseId, service: Service, _: Viewer) -> dict[str, Any]:
     return service.license(license_id)
 
 
-@router.post("/licenses/{license_id}/revoke", response_model=LicenseOut,
-             responses=problem_responses(401, 403, 404, 409))
+@router.post(
+    "/licenses/{license_id}/revoke",
+    response_model=LicenseOut,
+    responses=problem_responses(401, 403, 404, 409),
+)
 async def revoke(license_id: LicenseId, service: Service, principal: Admin) -> dict[str, Any]:
     """Revoke a license for good; a revoked license can never be installed again."""
     return await service.revoke_license(license_id, principal)

@@ -30,7 +30,9 @@ def _check(request: Request) -> Health:
         database = f"error: {type(exc).__name__}"
     nats = runtime.nats_status()
     ok = database == "ok" and nats in ("ok", "disabled")
-    return Health(status="ok" if ok else "degraded", database=database, nats=nats, version=__version__)
+    return Health(
+        status="ok" if ok else "degraded", database=database, nats=nats, version=__version__
+    )
 
 
 @router.get("/health", response_model=Health, responses={503: {"model": Health}})

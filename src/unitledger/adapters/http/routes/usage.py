@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
 
+from unitledger.adapters.http.body import read_json
 from unitledger.adapters.http.deps import Caller, Service, Viewer
 from unitledger.adapters.http.models import (
     Enforcement,
@@ -20,7 +21,6 @@ from unitledger.adapters.http.models import (
     UsageResult,
     problem_responses,
 )
-from unitledger.adapters.http.body import read_json
 from unitledger.adapters.storage.queries import RecordFilter
 from unitledger.domain import to_micros
 from unitledger.errors import NotFound
@@ -60,7 +60,9 @@ async def report_usage(
     raw = await read_json(request)
     if isinstance(raw, dict) and "idempotency_key" not in raw and idempotency_key:
         raw = {**raw, "idempotency_key": idempotency_key}
-    outcome = await service.report_usage(raw, principal, default_key="http-" + secrets.token_hex(12))
+    outcome = await service.report_usage(
+        raw, principal, default_key="http-" + secrets.token_hex(12)
+    )
     return outcome.to_dict()
 
 
@@ -90,8 +92,11 @@ def records(
     return service.records(f, cursor, limit)
 
 
-@router.get("/usage/records/{record_id}", response_model=UsageRecordOut,
-            responses=problem_responses(401, 403, 404))
+@router.get(
+    "/usage/records/{record_id}",
+    response_model=UsageRecordOut,
+    responses=problem_responses(401, 403, 404),
+)
 def record(record_id: int, service: Service, _: Viewer) -> dict[str, Any]:
     found = service.queries.record(record_id)
     if found is None:
@@ -100,13 +105,17 @@ def record(record_id: int, service: Service, _: Viewer) -> dict[str, Any]:
 
 
 @router.get("/usage/summary", response_model=Summary, responses=problem_responses(400, 401, 403))
-def summary(service: Service, _: Viewer, start: datetime | None = None, end: datetime | None = None) -> dict[str, Any]:
+def summary(
+    service: Service, _: Viewer, start: datetime | None = None, end: datetime | None = None
+) -> dict[str, Any]:
     """Capacity, units used and state; units per extension and dimension over a window
     (default: the current license period)."""
     return service.summary(utc(start), utc(end))
 
 
-@router.get("/usage/timeseries", response_model=Timeseries, responses=problem_responses(400, 401, 403))
+@router.get(
+    "/usage/timeseries", response_model=Timeseries, responses=problem_responses(400, 401, 403)
+)
 def timeseries(
     service: Service,
     _: Viewer,
@@ -125,8 +134,16 @@ def enforcement(service: Service, _: Caller) -> dict[str, Any]:
     return service.enforcement()
 
 
-@router.get("/metrics/{name}", response_model=MetricValue, responses=problem_responses(401, 403, 404))
-def metric(name: str, service: Service, _: Viewer,
-           extension_id: Annotated[str | None, Query(max_length=64)] = None) -> MetricValue:
+@router.get(
+    "/metrics/{name}", response_model=MetricValue, responses=problem_responses(401, 403, 404)
+)
+def metric(
+    name: str,
+    service: Service,
+    _: Viewer,
+    extension_id: Annotated[str | None, Query(max_length=64)] = None,
+) -> MetricValue:
     """One scalar ``licensing.*`` metric (what ``observability query_scalar_metrics`` prints)."""
-    return MetricValue(name=name, extension_id=extension_id, value=service.metric(name, extension_id))
+    return MetricValue(
+        name=name, extension_id=extension_id, value=service.metric(name, extension_id)
+    )
