@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Engine
 
 from unitledger.adapters.broadcast import FanoutPublisher, LocalBroadcaster
-from unitledger.adapters.storage.engine import make_engine
+from unitledger.adapters.storage.engine import make_engine, startup_lock
 from unitledger.adapters.storage.migrate import upgrade
 from unitledger.adapters.storage.queries import SqlQueries
 from unitledger.adapters.storage.unit_of_work import SqlUnitOfWork
@@ -92,10 +92,11 @@ def build_service(settings: Settings, *, clock: Clock = utc_now, migrate: bool =
     """Create the data directory, migrate the database and build the service."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.sqlalchemy_url)
-    if migrate:
-        upgrade(engine)
     identity = identity_key(settings)
-    _check_deployment(engine, deployment_id_for(identity.public))
+    with startup_lock(engine):
+        if migrate:
+            upgrade(engine)
+        _check_deployment(engine, deployment_id_for(identity.public))
     broadcaster = LocalBroadcaster()
     publisher = FanoutPublisher(broadcaster)
     service = UnitledgerService(

@@ -10,6 +10,7 @@ from pathlib import Path
 import uvicorn
 
 from unitledger.adapters.http.app import create_app
+from unitledger.adapters.storage.engine import startup_lock
 from unitledger.bootstrap import Runtime, build_service
 from unitledger.config import Settings
 from unitledger.service.auth import Role
@@ -51,11 +52,13 @@ async def serve(
 ) -> None:
     """Run the server until SIGINT/SIGTERM; drains in-flight reports before exiting."""
     runtime = build_service(settings)
-    ensure_admin_token(runtime, echo)
-    if settings.demo:
-        from unitledger.demo import load_demo
+    # Replicas sharing a database start one at a time through the first-run steps.
+    with startup_lock(runtime.engine):
+        ensure_admin_token(runtime, echo)
+        if settings.demo:
+            from unitledger.demo import load_demo
 
-        await asyncio.to_thread(load_demo, runtime, echo)
+            await asyncio.to_thread(load_demo, runtime, echo)
     stoppers: list[Callable[[], Awaitable[None]]] = []
     app = create_app(runtime)
     config = uvicorn.Config(

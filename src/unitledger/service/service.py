@@ -145,6 +145,9 @@ class UnitledgerService:
     def _evaluate(self) -> list[StateChange]:
         now = self.clock()
         with self.unit_of_work() as uow:
+            # Every path that stores enforcement states takes the ledger lock first, so
+            # replicas evaluating at once announce each change exactly once.
+            uow.lock_head()
             pools = load_pools(uow, now, lock=True)
             snap, changes = evaluate_states(uow, pools, now)
         self.last_snapshot = snap
@@ -212,6 +215,7 @@ class UnitledgerService:
 
         def install() -> list[StateChange]:
             with self.unit_of_work() as uow:
+                uow.lock_head()
                 uow.add_license(license, canonical_json(payload), text, now)
                 uow.audit(
                     principal.actor,
@@ -235,6 +239,7 @@ class UnitledgerService:
 
         def revoke() -> list[StateChange]:
             with self.unit_of_work() as uow:
+                uow.lock_head()
                 uow.revoke_license(license_id, now, principal.actor)
                 uow.audit(principal.actor, "license.revoke", license_id, "{}", now)
                 pools = load_pools(uow, now, lock=True)

@@ -197,8 +197,15 @@ class SqlUnitOfWork:
         )
         row = self.conn.execute(stmt).first()
         if row is None:
-            self.conn.execute(insert(t.ledger_head).values(id=1, seq=0, hash=GENESIS_HASH))
-            return 0, GENESIS_HASH
+            # First write ever: several replicas may race to create the row, so insert
+            # without failing on a conflict, then lock whichever row won.
+            dialect = postgresql if self.conn.dialect.name == "postgresql" else sqlite
+            self.conn.execute(
+                dialect.insert(t.ledger_head)
+                .values(id=1, seq=0, hash=GENESIS_HASH)
+                .on_conflict_do_nothing(index_elements=["id"])
+            )
+            row = self.conn.execute(stmt).one()
         return int(row[0]), str(row[1])
 
     def save_head(self, seq: int, hash_: str) -> None:
