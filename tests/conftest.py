@@ -8,10 +8,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 from sqlalchemy import create_engine, text
 
 from support import ServerProcess
 from unitledger.signing import KeyPair
+
+# The machines are shared and noisy: judge properties, not timing.
+settings.register_profile("unitledger", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("unitledger")
 
 POSTGRES_URL = os.environ.get("UNITLEDGER_TEST_POSTGRES_URL")
 DATABASES = ["sqlite", "postgres"] if POSTGRES_URL else ["sqlite"]
