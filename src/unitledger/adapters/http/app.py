@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import FileResponse, Response
@@ -18,12 +20,14 @@ from unitledger.adapters.http.deps import AuthThrottle, Caller, Service
 from unitledger.adapters.http.metrics import MetricsRegistry
 from unitledger.adapters.http.models import problem_responses
 from unitledger.adapters.http.problems import install_problem_handlers
-from unitledger.adapters.http.routes import admin, licenses, system, usage
+from unitledger.adapters.http.routes import admin, licenses, session, system, usage
 from unitledger.bootstrap import Runtime
 
 __all__ = ["create_app"]
 
 WEB_DIST = Path(__file__).resolve().parents[2] / "web" / "dist"
+
+USAGE_CHECK_SECONDS = 1.0  # how often an SSE stream looks for new usage between state changes
 
 stream_router = APIRouter(tags=["enforcement"])
 
@@ -31,18 +35,35 @@ stream_router = APIRouter(tags=["enforcement"])
 @stream_router.get("/enforcement/stream", responses=problem_responses(401, 403))
 async def enforcement_stream(request: Request, service: Service, _: Caller) -> EventSourceResponse:
     """Server-sent events: a ``state`` event with the current state, then one
-    ``enforcement`` event per change. Browsers may pass the token as ``access_token``."""
+    ``enforcement`` event per change, and a ``usage`` event (same shape as ``state``)
+    within a second of units used or available changing without a state change.
+    Browsers may pass the token as ``access_token``."""
     runtime: Runtime = request.app.state.runtime
 
     async def events() -> AsyncIterator[dict[str, str]]:
         async with runtime.broadcaster.subscribe() as queue:
             current = await asyncio.to_thread(service.enforcement)
             yield {"event": "state", "data": json.dumps(current)}
+            seen = _totals(current)
+            next_check = time.monotonic() + USAGE_CHECK_SECONDS
             while True:
-                change = await queue.get()
+                wait = max(next_check - time.monotonic(), 0.0)
+                try:
+                    change = await asyncio.wait_for(queue.get(), timeout=wait)
+                except TimeoutError:
+                    next_check = time.monotonic() + USAGE_CHECK_SECONDS
+                    current = await asyncio.to_thread(service.enforcement)
+                    if _totals(current) != seen:
+                        seen = _totals(current)
+                        yield {"event": "usage", "data": json.dumps(current)}
+                    continue
                 yield {"event": "enforcement", "data": json.dumps(change.to_dict())}
 
     return EventSourceResponse(events(), ping=15)
+
+
+def _totals(enforcement: dict[str, Any]) -> tuple[object, ...]:
+    return (enforcement["state"], enforcement["available_units"], enforcement["used_units"])
 
 
 def create_app(runtime: Runtime, *, manage_service: bool = True) -> FastAPI:
@@ -77,7 +98,7 @@ def create_app(runtime: Runtime, *, manage_service: bool = True) -> FastAPI:
     app.middleware("http")(metrics.middleware)
 
     api = APIRouter(prefix="/api/v1")
-    for module in (system, usage, licenses, admin):
+    for module in (system, usage, licenses, admin, session):
         api.include_router(module.router)
     api.include_router(stream_router)
     for extra in runtime.extra_routers:

@@ -238,6 +238,15 @@ class TokenOut(Model):
     revoked: bool = False
 
 
+class WhoAmI(Model):
+    """The caller's own token: what the dashboard uses to hide actions a role cannot take."""
+
+    token_id: str
+    role: Literal["admin", "viewer", "extension"]
+    name: str
+    extension_id: str | None
+
+
 class TokenCreated(Model):
     token: str
     token_info: TokenOut
