@@ -10,12 +10,13 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Match
 
 from unitledger.service.ingest import BLOCKED, CHECKS
 from unitledger.service.service import UnitledgerService
 
-__all__ = ["MetricsRegistry"]
+__all__ = ["API_PREFIX", "MetricsRegistry"]
+
+API_PREFIX = "/api/v1"
 
 
 class LicensingCollector(Collector):
@@ -26,15 +27,19 @@ class LicensingCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         summary = self.service.summary()
-        units = GaugeMetricFamily(
+        yield GaugeMetricFamily(
             "licensing_usage_units",
             "Units used in the current license period",
+            value=summary["used_units"],
+        )
+        per_ext = GaugeMetricFamily(
+            "licensing_usage_units_by_extension",
+            "Units used in the current license period, per extension",
             labels=["extension"],
         )
-        units.add_metric([""], summary["used_units"])
         for ext in summary["extensions"]:
-            units.add_metric([ext["extension_id"]], ext["units"])
-        yield units
+            per_ext.add_metric([ext["extension_id"]], ext["units"])
+        yield per_ext
         yield GaugeMetricFamily(
             "licensing_usage_units_available",
             "Licensed capacity of valid licenses",
@@ -55,14 +60,20 @@ class LicensingCollector(Collector):
             (CHECKS, "Usage reports checked"),
             (BLOCKED, "Reports answered with a disabled state"),
         ):
-            metric_name = name.replace(".", "_").removesuffix("_total")
-            family = CounterMetricFamily(metric_name, help_text, labels=["extension"])
-            for ext, value in sorted(self.service.queries.counters_by_extension(name).items()):
+            base = name.replace(".", "_").removesuffix("_total")
+            by_extension = self.service.queries.counters_by_extension(name)
+            yield CounterMetricFamily(base, help_text, value=sum(by_extension.values()))
+            family = CounterMetricFamily(
+                f"{base}_by_extension", f"{help_text}, per extension", labels=["extension"]
+            )
+            for ext, value in sorted(by_extension.items()):
                 family.add_metric([ext], value)
             yield family
 
 
 class MetricsRegistry:
+    """One registry per app: the licensing collector plus request latency."""
+
     def __init__(self, service: UnitledgerService) -> None:
         self.registry = CollectorRegistry()
         self.registry.register(LicensingCollector(service))
@@ -82,12 +93,11 @@ class MetricsRegistry:
     ) -> Response:
         start = time.perf_counter()
         response = await call_next(request)
-        route = "unmatched"
-        for candidate in request.app.router.routes:
-            match, _ = candidate.matches(request.scope)
-            if match is Match.FULL:
-                route = getattr(candidate, "path", "unmatched")
-                break
+        # The router records the matched route in the scope; label by its template, not the raw
+        # path (ids would explode the label set). API routes are stored without their prefix.
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        if request.url.path.startswith(API_PREFIX) and not route.startswith(API_PREFIX):
+            route = API_PREFIX + route
         self.latency.labels(request.method, route, str(response.status_code)).observe(
             time.perf_counter() - start
         )
