@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+import signal
+import threading
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import uvicorn
@@ -15,9 +18,33 @@ from unitledger.bootstrap import Runtime, build_service
 from unitledger.config import Settings
 from unitledger.service.auth import Role
 
-__all__ = ["ensure_admin_token", "run", "serve"]
+__all__ = ["DrainingServer", "ensure_admin_token", "run", "serve"]
 
 log = logging.getLogger("unitledger")
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn's server, returning normally after a signal-triggered drain.
+
+    On SIGTERM/SIGINT uvicorn stops accepting connections, waits for in-flight
+    requests (each report waits for its batch to commit), then runs the lifespan
+    shutdown that stops the batch writer once its queue is committed. Stock
+    uvicorn then re-raises the signal, which would kill the process before
+    ``serve`` closes NATS and the database pool; this server returns instead.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        handled = (signal.SIGINT, signal.SIGTERM)
+        original = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
+        try:
+            yield
+        finally:
+            for sig, handler in original.items():
+                signal.signal(sig, handler)
 
 
 def ensure_admin_token(runtime: Runtime, echo: Callable[[str], None]) -> None:
@@ -70,7 +97,7 @@ async def serve(
         lifespan="on",
         timeout_graceful_shutdown=10,
     )
-    server = uvicorn.Server(config)
+    server = DrainingServer(config)
     echo(
         f"unitledger {runtime.service.deployment_id} serving http://{settings.host}:{settings.port}/"
     )
