@@ -194,3 +194,87 @@ audit_log = Table(
     Column("subject", String(128), nullable=False),
     Column("detail", Text, nullable=False),
 )
+
+# Attribution (SPEC §4). Business units are referenced by id without foreign keys:
+# deleting one moves its records to Unattributed explicitly, in one transaction.
+business_units = Table(
+    "business_units",
+    metadata,
+    Column("business_unit_id", String(64), primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("contact_email", String(254), nullable=True),
+    Column("soft_quota_units", Float, nullable=True),
+    Column("created_at_us", BigInteger, nullable=False),
+    Column("updated_at_us", BigInteger, nullable=False),
+)
+
+attribution_rules = Table(
+    "attribution_rules",
+    metadata,
+    Column("rule_id", String(64), primary_key=True),
+    Column("extension_pattern", String(128), nullable=False),
+    Column("account_pattern", String(128), nullable=False),
+    Column("business_unit_id", String(64), nullable=False),
+    Column("priority", Integer, nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("version", Integer, nullable=False),
+    Column("created_at_us", BigInteger, nullable=False),
+    Column("updated_at_us", BigInteger, nullable=False),
+    Index("ix_attribution_rules_bu", "business_unit_id"),
+)
+
+# Every version a rule ever had, so a record's (rule_id, rule_version) stays explainable.
+attribution_rule_versions = Table(
+    "attribution_rule_versions",
+    metadata,
+    Column("rule_id", String(64), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("rule", Text, nullable=False),
+    Column("changed_at_us", BigInteger, nullable=False),
+    Column("changed_by", String(128), nullable=False),
+    Column("change", String(16), nullable=False),
+)
+
+attribution_audit = Table(
+    "attribution_audit",
+    metadata,
+    Column("audit_id", Serial, primary_key=True, autoincrement=True),
+    Column("at_us", BigInteger, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("to_business_unit_id", String(64), nullable=True),
+    Column("records", BigInteger, nullable=False),
+    Column("units", Float, nullable=False),
+    Column("moves", Text, nullable=False),
+    Column("selection", Text, nullable=False),
+    Index("ix_attribution_audit_at", "at_us"),
+)
+
+# Soft-quota crossings: one row per (business unit, month, threshold), so each goes out once.
+quota_alerts = Table(
+    "quota_alerts",
+    metadata,
+    Column("alert_id", Serial, primary_key=True, autoincrement=True),
+    Column("business_unit_id", String(64), nullable=False),
+    Column("period", String(7), nullable=False),
+    Column("threshold_percent", Integer, nullable=False),
+    Column("soft_quota_units", Float, nullable=False),
+    Column("used_units", Float, nullable=False),
+    Column("at_us", BigInteger, nullable=False),
+    UniqueConstraint("business_unit_id", "period", "threshold_percent", name="uq_quota_alerts_key"),
+)
+
+# Daily units per (extension, business unit, dimension), maintained with the hourly
+# rollups: allocation reports read whole days here and only the edge hours above.
+usage_rollups_daily = Table(
+    "usage_rollups_daily",
+    metadata,
+    Column("day_us", BigInteger, primary_key=True),
+    Column("extension_id", String(64), primary_key=True),
+    Column("business_unit_id", String(64), primary_key=True),
+    Column("dimension", String(64), primary_key=True),
+    Column("value", Float, nullable=False),
+    Column("units", Float, nullable=False),
+    Column("records", BigInteger, nullable=False),
+)

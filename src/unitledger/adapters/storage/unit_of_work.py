@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, and_, func, insert, select, true, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -22,10 +22,12 @@ from unitledger.service.ports import (
     ExistingReport,
     ExtensionRow,
     LicenseRow,
-    NoAttribution,
     StateChange,
     StoredState,
 )
+
+if TYPE_CHECKING:
+    from unitledger.adapters.storage.attribution import RuleCache
 
 __all__ = ["SqlUnitOfWork", "upsert"]
 
@@ -57,9 +59,15 @@ class SqlUnitOfWork:
     """A transaction on ``engine``; ``write=True`` takes the write lock up front."""
 
     def __init__(
-        self, engine: Engine, *, write: bool = True, attributor: Attributor | None = None
+        self,
+        engine: Engine,
+        *,
+        write: bool = True,
+        attributor: Attributor | None = None,
+        rules: RuleCache | None = None,
     ) -> None:
         self._engine = engine
+        self._rules = rules
         self._write = write
         self._attributor = attributor
         self.conn: Connection
@@ -234,7 +242,12 @@ class SqlUnitOfWork:
 
     def add_rollups(self, rows: Iterable[dict[str, Any]]) -> None:
         keys = ["hour_us", "extension_id", "account", "business_unit_id", "dimension"]
-        upsert(self.conn, t.usage_rollups, list(rows), keys, ["value", "units", "records"])
+        hourly = list(rows)
+        upsert(self.conn, t.usage_rollups, hourly, keys, ["value", "units", "records"])
+        # Imported here: the attribution adapter builds on this module.
+        from unitledger.adapters.storage.attribution import add_daily_rollups
+
+        add_daily_rollups(self.conn, hourly)
 
     def insert_quarantine(self, row: dict[str, Any]) -> int:
         result = self.conn.execute(
@@ -361,7 +374,12 @@ class SqlUnitOfWork:
         return bool(done.rowcount)
 
     def attributor(self) -> Attributor:
-        return self._attributor or NoAttribution()
+        """The attribution rules as of this transaction (cached while their version holds)."""
+        if self._attributor is not None:
+            return self._attributor
+        from unitledger.adapters.storage.attribution import load_attributor
+
+        return load_attributor(self.conn, self._rules)
 
     def audit(self, actor: str, action: str, subject: str, detail: str, now: datetime) -> None:
         self.conn.execute(
