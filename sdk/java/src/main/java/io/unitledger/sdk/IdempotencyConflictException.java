@@ -1,0 +1,20 @@
+package io.unitledger.sdk;
+
+/** An idempotency key was reused with a different report. */
+public class IdempotencyConflictException extends ConflictException {
+    private static final long serialVersionUID = 1L;
+
+    /**
+     * An error with the server's fields.
+     *
+     * @param code the code, {@code "idempotency_conflict"} or a more specific one
+     * @param status the HTTP status
+     * @param title short human summary
+     * @param detail what was wrong and how to fix it
+     * @param field the input field at fault, or null
+     * @param retryable whether the same request may succeed later unchanged
+     */
+    public IdempotencyConflictException(String code, int status, String title, String detail, String field, boolean retryable) {
+        super(code, status, title, detail, field, retryable);
+    }
+}
