@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import orjson
 
 from unitledger.domain.charging import Charge
 from unitledger.domain.names import check_account, check_dimension_name, check_extension_id
@@ -68,7 +69,8 @@ class UsageReport:
 
 
 def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    """Sorted keys, no spaces: the byte form signatures and the ledger hash cover."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
