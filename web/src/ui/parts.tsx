@@ -72,7 +72,7 @@ export function SortHeader<K extends string>(props: {
 /** A table that scrolls sideways on narrow screens, reachable by keyboard. */
 export function TableRegion({ label, children }: { label: string; children: ComponentChildren }) {
   return (
-    <div class="table-region" role="region" aria-label={label} tabIndex={0}>
+    <div class="table-region" role="region" aria-label={`${label} table`} tabIndex={0}>
       {children}
     </div>
   );
