@@ -137,7 +137,9 @@ function ExtensionTable(props: {
                 </td>
                 <td class="num">{units(row.units)}</td>
                 <td class="num">{percent(row.share)}</td>
-                <td title={dateTime(row.last_report_at)}>{relative(row.last_report_at)}</td>
+                <td class="nowrap" title={dateTime(row.last_report_at)}>
+                  {relative(row.last_report_at)}
+                </td>
               </tr>
             );
           })}
@@ -155,7 +157,12 @@ function SharePie(props: { summary: Summary; selected: string | null; onSelect: 
       color: PALETTE,
       tooltip: {
         trigger: "item",
-        valueFormatter: (value) => (typeof value === "number" ? `${units(value)} units` : String(value)),
+        formatter: (params) => {
+          const item = Array.isArray(params) ? params[0] : params;
+          if (!item) return "";
+          const value = typeof item.value === "number" ? item.value : 0;
+          return `${item.name}: ${units(value)} units (${percent((item.percent ?? 0) / 100)})`;
+        },
       },
       series: [
         {
@@ -165,7 +172,7 @@ function SharePie(props: { summary: Summary; selected: string | null; onSelect: 
           center: ["50%", "50%"],
           selectedMode: "single",
           selectedOffset: 8,
-          label: { formatter: "{b} {d} %", color: "#374151" },
+          label: { formatter: "{b}", color: "#374151" },
           data: slices.map((e) => ({
             name: e.extension_id,
             value: Math.round(e.units * 100) / 100,
