@@ -12,7 +12,9 @@ from typing import Any, Protocol
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Engine
 
+from unitledger.adapters.alerts import WebhookAlertPublisher
 from unitledger.adapters.broadcast import FanoutPublisher, LocalBroadcaster
+from unitledger.adapters.storage.attribution import RuleCache, SqlAttributionStore
 from unitledger.adapters.storage.engine import make_engine, startup_lock
 from unitledger.adapters.storage.migrate import upgrade
 from unitledger.adapters.storage.queries import SqlQueries
@@ -20,6 +22,8 @@ from unitledger.adapters.storage.unit_of_work import SqlUnitOfWork
 from unitledger.config import Settings
 from unitledger.domain import ReportLimits
 from unitledger.errors import ValidationFailed
+from unitledger.service.allocation import AlertFanout, AllocationService, Chargeback, QuotaWatch
+from unitledger.service.attribution import AttributionService
 from unitledger.service.ports import Clock
 from unitledger.service.service import UnitledgerService
 from unitledger.signing import KeyPair, deployment_id_for, load_or_create_key, load_public_key
@@ -51,6 +55,7 @@ class Runtime:
     publisher: FanoutPublisher
     extra_routers: list[Any] = field(default_factory=list)
     nats: NatsHandle | None = None
+    chargeback: Chargeback | None = None
 
     def nats_status(self) -> str:
         return "disabled" if self.nats is None else self.nats.status()
@@ -100,7 +105,7 @@ def build_service(settings: Settings, *, clock: Clock = utc_now, migrate: bool =
     broadcaster = LocalBroadcaster()
     publisher = FanoutPublisher(broadcaster)
     service = UnitledgerService(
-        unit_of_work=functools.partial(SqlUnitOfWork, engine),
+        unit_of_work=functools.partial(SqlUnitOfWork, engine, rules=RuleCache()),
         queries=SqlQueries(engine),
         clock=clock,
         publisher=publisher,
@@ -115,7 +120,32 @@ def build_service(settings: Settings, *, clock: Clock = utc_now, migrate: bool =
         max_in_flight=settings.max_in_flight,
         tick_seconds=settings.enforcement_tick_seconds,
     )
-    return Runtime(settings, engine, service, broadcaster, publisher)
+    chargeback = build_chargeback(settings, engine, service, clock)
+    service.batch_listeners.append(chargeback.usage_stored)
+    return Runtime(settings, engine, service, broadcaster, publisher, chargeback=chargeback)
+
+
+def build_chargeback(
+    settings: Settings, engine: Engine, service: UnitledgerService, clock: Clock
+) -> Chargeback:
+    """Attribution, allocation reports and soft-quota alerts over the same database."""
+    store = functools.partial(SqlAttributionStore, engine)
+    alerts = AlertFanout()
+    if settings.webhook_url:
+        alerts.add(WebhookAlertPublisher(settings.webhook_url))
+
+    def licenses() -> list[Any]:
+        with SqlUnitOfWork(engine, write=False) as uow:
+            return [row.license for row in uow.licenses()]
+
+    return Chargeback(
+        attribution=AttributionService(store=store, clock=clock),
+        reports=AllocationService(
+            store=store, clock=clock, licenses=licenses, identity=service.identity
+        ),
+        quotas=QuotaWatch(store=store, clock=clock, publisher=alerts),
+        alerts=alerts,
+    )
 
 
 def _check_deployment(engine: Engine, deployment_id: str) -> None:

@@ -67,6 +67,12 @@ def test_on_equal_priority_the_pattern_with_fewer_wildcards_wins() -> None:
     assert [r.rule_id for r in decision.candidates] == ["r3", "r2", "r1"]
 
 
+def test_on_equal_wildcards_the_pattern_with_more_literal_characters_wins() -> None:
+    everyone = rule("r1", "*", "*", "platform", created=1)
+    finance = rule("r2", "*", "*@finance", "finance", created=2)
+    assert choose_rule([everyone, finance], "kafka", "svc@finance").winner == finance
+
+
 def test_on_a_full_tie_the_older_rule_wins() -> None:
     newer = rule("a-new", "oracle-*", "*", "x", created=20)
     older = rule("z-old", "oracle-*", "*", "y", created=10)

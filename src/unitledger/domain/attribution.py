@@ -8,7 +8,9 @@ matching is case-sensitive.
 When several rules match, the winner is decided by, in order:
 
 1. higher ``priority``;
-2. the more specific rule: fewer wildcards (``*`` and ``?``) across both patterns;
+2. the more specific rule: fewer wildcards (``*`` and ``?``) across both
+   patterns, then, on equal wildcards, more literal characters (``*@finance``
+   is more specific than ``*``);
 3. the older rule (earlier ``created_at_us``), then the smaller ``rule_id``.
 
 The order is total, so the same rules always pick the same winner.
@@ -82,6 +84,12 @@ class AttributionRule:
     def wildcards(self) -> int:
         return wildcards(self.extension_pattern) + wildcards(self.account_pattern)
 
+    @property
+    def literals(self) -> int:
+        """Characters that must match exactly, across both patterns."""
+        both = self.extension_pattern + self.account_pattern
+        return len(both) - self.wildcards
+
 
 @dataclass(frozen=True, slots=True)
 class RuleDecision:
@@ -105,9 +113,9 @@ def pattern_matches(pattern: str, value: str) -> bool:
     return fnmatch.fnmatchcase(value, pattern.replace("[", "[[]"))
 
 
-def precedence(rule: AttributionRule) -> tuple[int, int, int, str]:
+def precedence(rule: AttributionRule) -> tuple[int, int, int, int, str]:
     """Sort key putting the rule that wins first (see the module docstring)."""
-    return (-rule.priority, rule.wildcards, rule.created_at_us, rule.rule_id)
+    return (-rule.priority, rule.wildcards, -rule.literals, rule.created_at_us, rule.rule_id)
 
 
 def choose_rule(rules: Iterable[AttributionRule], extension_id: str, account: str) -> RuleDecision:

@@ -290,6 +290,8 @@ def _why_behind(rule: AttributionRule, ahead: AttributionRule) -> str:
         return f"lower priority ({rule.priority} < {ahead.priority})"
     if rule.wildcards != ahead.wildcards:
         return f"less specific ({rule.wildcards} wildcards > {ahead.wildcards})"
+    if rule.literals != ahead.literals:
+        return f"less specific ({rule.literals} literal characters < {ahead.literals})"
     return "same priority and specificity, but created later"
 
 
@@ -549,7 +551,8 @@ class AttributionService:
                 "no rule matches: records are Unattributed"
                 if winner is None
                 else "rules are ordered by priority (higher first), then specificity (fewer "
-                "wildcards first), then age (older first); the first matching rule wins"
+                "wildcards, then more literal characters), then age (older first); the first "
+                "matching rule wins"
             ),
         }
 

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -109,6 +109,8 @@ class UnitledgerService:
             max_in_flight=max_in_flight,
         )
         self._tick_task: asyncio.Task[None] | None = None
+        # Called after each committed ingest batch (soft-quota checks listen here).
+        self.batch_listeners: list[Callable[[BatchResult], Awaitable[None]]] = []
         self.last_snapshot: Snapshot | None = None
 
     @property
@@ -186,6 +188,11 @@ class UnitledgerService:
 
     async def _after_batch(self, result: BatchResult) -> None:
         await self._publish(result.changes)
+        for listener in self.batch_listeners:
+            try:
+                await listener(result)
+            except Exception:
+                log.exception("a batch listener failed")
 
     # -- licenses -------------------------------------------------------------
     def verify_license_file(self, data: bytes | str) -> tuple[dict[str, Any], Any]:

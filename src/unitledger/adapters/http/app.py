@@ -20,7 +20,7 @@ from unitledger.adapters.http.deps import AuthThrottle, Caller, Service
 from unitledger.adapters.http.metrics import MetricsRegistry
 from unitledger.adapters.http.models import problem_responses
 from unitledger.adapters.http.problems import install_problem_handlers
-from unitledger.adapters.http.routes import admin, licenses, session, system, usage
+from unitledger.adapters.http.routes import admin, attribution, licenses, session, system, usage
 from unitledger.bootstrap import Runtime
 
 __all__ = ["create_app"]
@@ -80,6 +80,8 @@ def create_app(runtime: Runtime, *, manage_service: bool = True) -> FastAPI:
             app.state.accepting = False
             if manage_service:
                 await runtime.service.stop()
+            if runtime.chargeback is not None:
+                await runtime.chargeback.close()
 
     app = FastAPI(
         title="unitledger",
@@ -98,7 +100,7 @@ def create_app(runtime: Runtime, *, manage_service: bool = True) -> FastAPI:
     app.middleware("http")(metrics.middleware)
 
     api = APIRouter(prefix="/api/v1")
-    for module in (system, usage, licenses, admin, session):
+    for module in (system, usage, licenses, admin, session, attribution):
         api.include_router(module.router)
     api.include_router(stream_router)
     for extra in runtime.extra_routers:

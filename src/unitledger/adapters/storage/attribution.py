@@ -170,15 +170,15 @@ def _selection_clauses(sel: RecordSelection) -> list[Any]:
 class SqlAttributionStore:
     """One transaction over the attribution tables (``write=True`` takes the writer lock)."""
 
-    def __init__(self, engine: Engine, *, write: bool = True) -> None:
+    def __init__(self, engine: Engine, *, write: bool = True, lock: bool = True) -> None:
         self._uow = SqlUnitOfWork(engine, write=write)
-        self._write = write
+        self._lock = write and lock
         self.conn: Connection
 
     def __enter__(self) -> SqlAttributionStore:
         self._uow.__enter__()
         self.conn = self._uow.conn
-        if self._write:
+        if self._lock:
             # Serialise with ingest and other re-attributions: records are read, then moved.
             self._uow.lock_head()
         return self
