@@ -284,7 +284,9 @@ public final class NatsExtensionRuntime implements ExtensionRuntime {
         } catch (IllegalStateException e) {
             return CompletableFuture.failedFuture(e);
         }
-        return reply.thenApply(m -> Wire.decodeReply(m.getData(), p.idempotencyKey()));
+        // jnats expires timed-out requests only on its periodic clean-up; bound the wait here.
+        return reply.orTimeout(settings.requestTimeout().toNanos(), TimeUnit.NANOSECONDS)
+                .thenApply(m -> Wire.decodeReply(m.getData(), p.idempotencyKey()));
     }
 
     private static Throwable unwrap(Throwable t) {
@@ -354,7 +356,7 @@ public final class NatsExtensionRuntime implements ExtensionRuntime {
                 }
             });
         } else if (event == ConnectionListener.Events.DISCONNECTED) {
-            LOG.log(Level.INFO, "disconnected from NATS; reports are buffered until it is back");
+            LOG.log(Level.FINE, "disconnected from NATS; reports are buffered until it is back");
         }
     }
 
