@@ -28,7 +28,7 @@ def default_data_dir() -> Path:
 
 
 class Settings(BaseSettings):
-    """Every setting of the server. See docs/configuration.md for the table."""
+    """Every setting of the server. See docs/deployment.md for the table."""
 
     model_config = SettingsConfigDict(env_prefix="UNITLEDGER_", extra="ignore")
 
