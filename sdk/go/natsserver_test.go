@@ -102,13 +102,14 @@ type responder struct {
 	nc *nats.Conn
 	js jetstream.JetStream
 
-	mu        sync.Mutex
-	seen      map[string]*UsageResult
-	order     []string
-	nextID    int64
-	dropFirst int // replies to leave unanswered, to simulate a lost reply
-	failNext  *Error
-	seq       map[string]int64
+	mu             sync.Mutex
+	seen           map[string]*UsageResult
+	order          []string
+	nextID         int64
+	nextQuarantine int64
+	dropFirst      int // replies to leave unanswered, to simulate a lost reply
+	failNext       *Error
+	seq            map[string]int64
 }
 
 func newResponder(t *testing.T, server *testNATS) *responder {
@@ -153,7 +154,8 @@ func (r *responder) handle(msg *nats.Msg) {
 		body = map[string]any{"ok": false, "error": r.failNext}
 		r.failNext = nil
 	case req.Dimensions[uncoveredDimension] > 0:
-		quarantine := "q-" + req.IdempotencyKey
+		r.nextQuarantine++
+		quarantine := r.nextQuarantine
 		body = map[string]any{"ok": true, "result": &UsageResult{UnitsByDimension: map[string]float64{},
 			State: StateOK, ExtensionState: StateDisabled, LicenseIDs: []string{}, QuarantineID: &quarantine,
 			Reason: "reports dimension(s) no valid license covers: " + uncoveredDimension}}

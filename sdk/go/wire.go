@@ -67,7 +67,7 @@ type UsageResult struct {
 	Duplicate bool `json:"duplicate"`
 	// QuarantineID is set when the report named a dimension no license
 	// covers: it was kept in quarantine and not counted.
-	QuarantineID *string `json:"quarantine_id,omitempty"`
+	QuarantineID *int64 `json:"quarantine_id,omitempty"`
 	// Reason says why the report was quarantined.
 	Reason string `json:"reason,omitempty"`
 	// Buffered is true when the server was unreachable and the report waits

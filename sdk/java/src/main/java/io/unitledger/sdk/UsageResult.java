@@ -29,7 +29,7 @@ public record UsageResult(
         EnforcementState extensionState,
         List<String> licenseIds,
         boolean duplicate,
-        String quarantineId,
+        Long quarantineId,
         String reason,
         boolean buffered,
         String idempotencyKey) {

@@ -33,6 +33,7 @@ final class Responder {
     private final Map<String, Long> seq = new HashMap<>();
     private final List<String> authorizations = new ArrayList<>();
     private long nextId;
+    private long nextQuarantine;
     int dropReplies;
     Map<String, Object> failNext;
 
@@ -73,7 +74,7 @@ final class Responder {
                     r.put("extension_state", "DISABLED");
                     r.put("license_ids", List.of());
                     r.put("duplicate", false);
-                    r.put("quarantine_id", "q-" + key);
+                    r.put("quarantine_id", ++nextQuarantine);
                     r.put("reason", "reports dimension(s) no valid license covers: " + UNCOVERED);
                     body = Map.of("ok", true, "result", r);
                 } else if (seen.containsKey(key)) {

@@ -131,7 +131,7 @@ public final class Wire {
                 state(r.path("extension_state")),
                 licenses,
                 r.path("duplicate").asBoolean(false),
-                text(r.path("quarantine_id")),
+                r.path("quarantine_id").isIntegralNumber() ? r.get("quarantine_id").asLong() : null,
                 text(r.path("reason")),
                 false,
                 idempotencyKey);
