@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 PORT ?= 8417
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help run test venv install install-test system-test-deps web lint typecheck pytest pytest-all clean
+.PHONY: help run test venv install install-test focus-validator system-test-deps web lint typecheck pytest pytest-all clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -22,8 +22,15 @@ venv: $(VENV)/.created
 install: venv web ## Install unitledger and build the dashboard
 	$(PIP) install -q -e .
 
-install-test: venv web ## Install unitledger with its test dependencies
+install-test: venv web focus-validator ## Install unitledger with its test dependencies
 	$(PIP) install -q -e '.[test]'
+
+# FinOps focus-validator pins old pandas/pandera, so it gets a venv of its own.
+.venv-focus/bin/focus-validator:
+	python3 -m venv .venv-focus
+	.venv-focus/bin/pip install -q 'focus-validator==1.0.0' 'multimethod<2'
+
+focus-validator: .venv-focus/bin/focus-validator ## The FOCUS CSV checker the export tests run
 
 web: ## Build the dashboard (npm ci + vite build) when its sources exist
 	@if [ -f web/package.json ]; then cd web && npm ci --no-audit --no-fund --loglevel=error && npm run build; fi

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from unitledger import __version__
-from unitledger.cli import admin, licenses, usage
+from unitledger.cli import admin, attribution, licenses, usage
 from unitledger.cli.client import ApiClient, resolve
 from unitledger.cli.common import JsonFlag, client, friendly
 from unitledger.cli.output import console, emit
@@ -26,6 +26,10 @@ app.add_typer(usage.quarantine_app, name="quarantine")
 app.add_typer(admin.ledger_app, name="ledger")
 app.add_typer(admin.db_app, name="db")
 app.add_typer(admin.observability_app, name="observability")
+app.add_typer(attribution.bu_app, name="bu")
+app.add_typer(attribution.rules_app, name="rules")
+app.add_typer(attribution.attribute_app, name="attribute")
+app.add_typer(attribution.report_app, name="report")
 
 
 def _version(value: bool) -> None:
