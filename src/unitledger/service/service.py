@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -44,6 +45,9 @@ from unitledger.signing import LICENSE_FORMAT, KeyPair, deployment_id_for, open_
 __all__ = ["UnitledgerService", "period_start"]
 
 log = logging.getLogger(__name__)
+
+# Seconds a verified token is remembered (bounds how long a revocation takes on other replicas).
+PRINCIPAL_TTL = 5.0
 
 METRICS = (
     "licensing.usage.units",
@@ -109,6 +113,7 @@ class UnitledgerService:
             max_in_flight=max_in_flight,
         )
         self._tick_task: asyncio.Task[None] | None = None
+        self._principals: dict[str, tuple[Principal, float]] = {}
         # Called after each committed ingest batch (soft-quota checks listen here).
         self.batch_listeners: list[Callable[[BatchResult], Awaitable[None]]] = []
         self.last_snapshot: Snapshot | None = None
@@ -524,14 +529,34 @@ class UnitledgerService:
         with self.unit_of_work() as uow:
             if not uow.revoke_token(token_id, self.clock()):
                 raise NotFound(f"no active token with id {token_id!r}", field="token_id")
+        self._principals.clear()
 
     def authenticate(self, token: str | None) -> Principal:
+        """The caller behind ``token``. Known tokens are remembered for a few seconds so
+        the hot reporting path does not query the database per request; a revocation
+        takes effect at once on this replica and within ``PRINCIPAL_TTL`` on others."""
         if not token:
             raise Unauthorized("send an API token as 'Authorization: Bearer <token>'")
-        row = self.queries.token_by_hash(hash_token(token))
+        digest = hash_token(token)
+        now = time.monotonic()
+        cached = self._principals.get(digest)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        row = self.queries.token_by_hash(digest)
         if row is None:
             raise Unauthorized("the API token is not valid (unknown or revoked)")
-        return Principal(row["token_id"], Role(row["role"]), row["name"], row["extension_id"])
+        principal = Principal(row["token_id"], Role(row["role"]), row["name"], row["extension_id"])
+        if len(self._principals) > 10_000:
+            self._principals.clear()
+        self._principals[digest] = (principal, now + PRINCIPAL_TTL)
+        return principal
+
+    def cached_principal(self, token: str) -> Principal | None:
+        """The remembered caller for ``token``, without touching the database."""
+        cached = self._principals.get(hash_token(token))
+        if cached is not None and cached[1] > time.monotonic():
+            return cached[0]
+        return None
 
     def has_admin_token(self) -> bool:
         return any(t["role"] == "admin" and not t["revoked"] for t in self.queries.tokens())

@@ -14,6 +14,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sse_starlette.sse import EventSourceResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from unitledger import __version__
 from unitledger.adapters.http.deps import AuthThrottle, Caller, Service
@@ -66,6 +67,16 @@ def _totals(enforcement: dict[str, Any]) -> tuple[object, ...]:
     return (enforcement["state"], enforcement["available_units"], enforcement["used_units"])
 
 
+class _Timing:
+    """Adapter so Starlette's middleware stack can build the metrics middleware."""
+
+    def __init__(self, app: ASGIApp, registry: MetricsRegistry) -> None:
+        self.app = registry.middleware(app)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+
 def create_app(runtime: Runtime, *, manage_service: bool = True) -> FastAPI:
     """Build the ASGI app. With ``manage_service`` the app starts and stops the service."""
 
@@ -97,7 +108,7 @@ def create_app(runtime: Runtime, *, manage_service: bool = True) -> FastAPI:
     app.state.auth_throttle = AuthThrottle(runtime.settings.auth_failures_per_minute)
     install_problem_handlers(app)
     metrics = MetricsRegistry(runtime.service)
-    app.middleware("http")(metrics.middleware)
+    app.add_middleware(_Timing, registry=metrics)
 
     api = APIRouter(prefix="/api/v1")
     for module in (system, usage, licenses, admin, session, attribution):

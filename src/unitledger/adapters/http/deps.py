@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import defaultdict, deque
 from typing import Annotated
@@ -54,16 +55,20 @@ def get_service(request: Request) -> UnitledgerService:
     return runtime_of(request).service
 
 
-def get_principal(
+async def get_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
     throttle: AuthThrottle = request.app.state.auth_throttle
     client = request.client.host if request.client else "unknown"
     throttle.check(client)
+    service = get_service(request)
+    token = credentials.credentials if credentials else request.query_params.get("access_token")
+    # Remembered tokens are answered on the event loop; others need one database read.
+    if token and (known := service.cached_principal(token)) is not None:
+        return known
     try:
-        token = credentials.credentials if credentials else request.query_params.get("access_token")
-        return get_service(request).authenticate(token)
+        return await asyncio.to_thread(service.authenticate, token)
     except Unauthorized:
         throttle.failed(client)
         raise

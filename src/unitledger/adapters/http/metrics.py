@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
-from starlette.requests import Request
-from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from unitledger.service.ingest import BLOCKED, CHECKS
 from unitledger.service.service import UnitledgerService
@@ -88,17 +87,34 @@ class MetricsRegistry:
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
-    async def middleware(
-        self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        start = time.perf_counter()
-        response = await call_next(request)
-        # The router records the matched route in the scope; label by its template, not the raw
-        # path (ids would explode the label set). API routes are stored without their prefix.
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        if request.url.path.startswith(API_PREFIX) and not route.startswith(API_PREFIX):
+    def middleware(self, app: ASGIApp) -> ASGIApp:
+        """Pure ASGI middleware timing each HTTP request by route template."""
+
+        async def timed(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != "http":
+                await app(scope, receive, send)
+                return
+            start = time.perf_counter()
+            status = 500
+
+            async def capture(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                await send(message)
+
+            try:
+                await app(scope, receive, capture)
+            finally:
+                self.observe(scope, status, time.perf_counter() - start)
+
+        return timed
+
+    def observe(self, scope: Scope, status: int, seconds: float) -> None:
+        # The router records the matched route in the scope; label by its template, not the
+        # raw path (ids would explode the label set). API routes are stored without their prefix.
+        route = getattr(scope.get("route"), "path", "unmatched")
+        path = scope.get("path", "")
+        if path.startswith(API_PREFIX) and not route.startswith(API_PREFIX):
             route = API_PREFIX + route
-        self.latency.labels(request.method, route, str(response.status_code)).observe(
-            time.perf_counter() - start
-        )
-        return response
+        self.latency.labels(scope["method"], route, str(status)).observe(seconds)
