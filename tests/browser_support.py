@@ -51,8 +51,12 @@ def signed_in(browser: Browser, url: str, token: str, viewport: dict[str, int]) 
 
 
 def open_tab(page: Page, url: str, tab: str) -> None:
+    """Go to a tab (``extensions``) or a sub-tab (``attribution/rules``) by its address."""
     page.goto(f"{url}/#/{tab}")
-    page.wait_for_selector(f'nav.tabs a[aria-current="page"][href="#/{tab}"]')
+    top, _, sub = tab.partition("/")
+    page.wait_for_selector(f'nav.tabs a[aria-current="page"][href="#/{top}"]')
+    if sub:
+        page.wait_for_selector(f'nav.subtabs a[aria-current="page"][href="#/{tab}"]')
 
 
 def screenshot(page: Page, name: str) -> None:

@@ -6,6 +6,7 @@ import { LiveContext, type Live } from "./context";
 import { subscribe } from "./live";
 import { href, useRoute } from "./route";
 import { signIn, signOut, storedToken } from "./session";
+import { AttributionTab } from "./tabs/attribution";
 import { ExtensionsTab } from "./tabs/extensions";
 import { LicensesTab } from "./tabs/licenses";
 import { UsageTab } from "./tabs/usage";
@@ -19,6 +20,7 @@ interface Tab {
 const TABS: Tab[] = [
   { id: "usage", title: "Usage", view: UsageTab },
   { id: "extensions", title: "Extensions", view: ExtensionsTab },
+  { id: "attribution", title: "Attribution", view: AttributionTab },
   { id: "licenses", title: "Licenses", view: LicensesTab },
 ];
 

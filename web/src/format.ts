@@ -51,3 +51,29 @@ export function relative(iso: string | null | undefined, now: number = Date.now(
   }
   return relativeFormat.format(Math.round(delta / 1000), "second");
 }
+
+/** An amount of money in a currency: €1,234.50. */
+export function money(
+  amount: number | null | undefined,
+  currency: string | null | undefined,
+  maximumFractionDigits = 2,
+): string {
+  if (amount === null || amount === undefined || !currency) return "—";
+  try {
+    return new Intl.NumberFormat(undefined, { style: "currency", currency, maximumFractionDigits }).format(amount);
+  } catch {
+    return `${valueFormat.format(amount)} ${currency}`;
+  }
+}
+
+/** yyyy-mm-dd in the reader's time zone → the instant that day starts, as ISO-8601. */
+export function dayStart(day: string): string {
+  return new Date(`${day}T00:00:00`).toISOString();
+}
+
+/** yyyy-mm-dd → the instant the next day starts: an inclusive "to" date as an exclusive end. */
+export function dayEnd(day: string): string {
+  const end = new Date(`${day}T00:00:00`);
+  end.setDate(end.getDate() + 1);
+  return end.toISOString();
+}

@@ -60,14 +60,19 @@ function problemText(error: unknown, response: Response): [string, string | null
   return [`${response.status} ${response.statusText}`.trim(), null];
 }
 
-/** The data of a successful call; throws ApiError with the server's reason otherwise. */
-export async function ok<T>(call: Promise<Outcome<T>>): Promise<T> {
+/** The data and response of a successful call; throws ApiError with the server's reason otherwise. */
+export async function answered<T>(call: Promise<Outcome<T>>): Promise<{ data: T; response: Response }> {
   const { data, error, response } = await call;
   if (!response.ok || error !== undefined) {
     const [detail, field] = problemText(error, response);
     throw new ApiError(response.status, detail, field);
   }
-  return data as T;
+  return { data: data as T, response };
+}
+
+/** The data of a successful call; throws ApiError with the server's reason otherwise. */
+export async function ok<T>(call: Promise<Outcome<T>>): Promise<T> {
+  return (await answered(call)).data;
 }
 
 /** The message to show for any failure. */

@@ -4,6 +4,263 @@
  */
 
 export interface paths {
+    "/api/v1/attribution/alerts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Quota Alerts
+         * @description Soft-quota crossings (90 % and 100 % of a unit's monthly quota), newest first.
+         */
+        get: operations["quota_alerts_api_v1_attribution_alerts_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/attribution/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Audit
+         * @description Manual attributions, clears, re-applications and deletions: who, when, from, to, how many.
+         */
+        get: operations["audit_api_v1_attribution_audit_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/attribution/clear": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Clear Manual
+         * @description Return manually attributed records among the selected ones to rule-based attribution.
+         */
+        post: operations["clear_manual_api_v1_attribution_clear_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/attribution/manual": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Attribute Manually
+         * @description Charge the selected records to a business unit, overriding rules (audited).
+         */
+        post: operations["attribute_manually_api_v1_attribution_manual_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/attribution/reapply": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Reapply Rules
+         * @description Re-attribute past records with today's rules; a dry run (default) only previews.
+         *
+         *     Manual attributions are never overwritten. Applying is one transaction.
+         */
+        post: operations["reapply_rules_api_v1_attribution_reapply_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/attribution/rules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Rules
+         * @description Rules in the order they are tried; the first that matches a record wins.
+         */
+        get: operations["list_rules_api_v1_attribution_rules_get"];
+        put?: never;
+        /**
+         * Create Rule
+         * @description Add a rule. Records written from now on are attributed with it.
+         */
+        post: operations["create_rule_api_v1_attribution_rules_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/attribution/rules/reorder": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Reorder Rules
+         * @description Set the order of all rules: they get priorities 10 apart, first listed highest.
+         */
+        post: operations["reorder_rules_api_v1_attribution_rules_reorder_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/attribution/rules/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Rules Test
+         * @description Which rule would attribute a record of this extension and account, and why.
+         */
+        get: operations["rules_test_api_v1_attribution_rules_test_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/attribution/rules/{rule_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Show Rule */
+        get: operations["show_rule_api_v1_attribution_rules__rule_id__get"];
+        put?: never;
+        post?: never;
+        /** Delete Rule */
+        delete: operations["delete_rule_api_v1_attribution_rules__rule_id__delete"];
+        options?: never;
+        head?: never;
+        /**
+         * Edit Rule
+         * @description Edit a rule; it gets a new version. Past records keep theirs until rules are re-applied.
+         */
+        patch: operations["edit_rule_api_v1_attribution_rules__rule_id__patch"];
+        trace?: never;
+    };
+    "/api/v1/attribution/rules/{rule_id}/versions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Rule Versions
+         * @description Every version of a rule, so a record's ``attribution_rule_version`` can be explained.
+         */
+        get: operations["rule_versions_api_v1_attribution_rules__rule_id__versions_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/business-units": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Business Units
+         * @description Every business unit, by name.
+         */
+        get: operations["list_business_units_api_v1_business_units_get"];
+        put?: never;
+        /**
+         * Create Business Unit
+         * @description Create a business unit; ``business_unit_id`` is derived from the name when absent.
+         */
+        post: operations["create_business_unit_api_v1_business_units_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/business-units/{business_unit_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Show Business Unit */
+        get: operations["show_business_unit_api_v1_business_units__business_unit_id__get"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete Business Unit
+         * @description Delete a business unit and its rules. Its records stay and show as Unattributed.
+         */
+        delete: operations["delete_business_unit_api_v1_business_units__business_unit_id__delete"];
+        options?: never;
+        head?: never;
+        /**
+         * Edit Business Unit
+         * @description Change name, description, contact or soft quota (send null to clear a quota).
+         */
+        patch: operations["edit_business_unit_api_v1_business_units__business_unit_id__patch"];
+        trace?: never;
+    };
     "/api/v1/enforcement": {
         parameters: {
             query?: never;
@@ -260,6 +517,51 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/reports/allocation": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Allocation Report
+         * @description Units (and cost, when a license has one) per business unit, extension or time bucket.
+         *
+         *     Rows, Unattributed included, add up to ``total_units``. Cost per unit = license
+         *     cost / licensed units. Served from the rollups.
+         */
+        get: operations["allocation_report_api_v1_reports_allocation_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/reports/allocation/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Export Report
+         * @description Download a report: ``csv``, ``json``, ``focus`` (FinOps FOCUS 1.0 columns, one row per
+         *     day, business unit, extension and dimension) or ``signed`` (the JSON report signed with
+         *     the deployment key; check it with ``unitledger report verify FILE``).
+         */
+        get: operations["export_report_api_v1_reports_allocation_export_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/tokens": {
         parameters: {
             query?: never;
@@ -425,6 +727,132 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** AllocationReport */
+        AllocationReport: {
+            /** Bucket */
+            bucket: ("day" | "week" | "month") | null;
+            /** Cost Per Unit */
+            cost_per_unit: string | null;
+            /** Currency */
+            currency: string | null;
+            /** Deployment Id */
+            deployment_id: string;
+            filters: components["schemas"]["ReportFilters"];
+            /** Generated At */
+            generated_at: string | null;
+            /**
+             * Group By
+             * @enum {string}
+             */
+            group_by: "business_unit" | "extension" | "business_unit_extension" | "time";
+            /** License Ids */
+            license_ids: string[];
+            /** Notes */
+            notes: string[];
+            /** Period End */
+            period_end: string | null;
+            /** Period Start */
+            period_start: string | null;
+            /**
+             * Report
+             * @constant
+             */
+            report: "allocation";
+            /** Rows */
+            rows: components["schemas"]["ReportRow"][];
+            /** Total Amount */
+            total_amount: number | null;
+            /** Total Units */
+            total_units: number;
+            /** Version */
+            version: number;
+        };
+        /** AuditEntry */
+        AuditEntry: {
+            /** Action */
+            action: string;
+            /** Actor */
+            actor: string;
+            /** At */
+            at: string | null;
+            /** Audit Id */
+            audit_id: number;
+            /** Moves */
+            moves: components["schemas"]["Move"][];
+            /** Records */
+            records: number;
+            /** Selection */
+            selection: {
+                [key: string]: unknown;
+            };
+            /** To Business Unit Id */
+            to_business_unit_id: string | null;
+            /** Units */
+            units: number;
+        };
+        /** BusinessUnitDeleted */
+        BusinessUnitDeleted: {
+            /** Business Unit Id */
+            business_unit_id: string;
+            /** Records Unattributed */
+            records_unattributed: number;
+            /** Rules Deleted */
+            rules_deleted: string[];
+            /** Units Unattributed */
+            units_unattributed: number;
+        };
+        /** BusinessUnitIn */
+        BusinessUnitIn: {
+            /**
+             * Business Unit Id
+             * @description Unique slug; derived from the name when absent.
+             */
+            business_unit_id?: string | null;
+            /** Contact Email */
+            contact_email?: string | null;
+            /** Description */
+            description?: string | null;
+            /**
+             * Name
+             * @example Finance
+             */
+            name: string;
+            /**
+             * Soft Quota Units
+             * @description Advisory monthly quota in units; alerts at 90 % and 100 %.
+             */
+            soft_quota_units?: number | null;
+        };
+        /** BusinessUnitOut */
+        BusinessUnitOut: {
+            /** Business Unit Id */
+            business_unit_id: string;
+            /** Contact Email */
+            contact_email: string | null;
+            /** Created At */
+            created_at: string | null;
+            /** Description */
+            description: string;
+            /** Name */
+            name: string;
+            /** Rules */
+            rules: number;
+            /** Soft Quota Units */
+            soft_quota_units: number | null;
+            /** Updated At */
+            updated_at: string | null;
+        };
+        /** BusinessUnitPatch */
+        BusinessUnitPatch: {
+            /** Contact Email */
+            contact_email?: string | null;
+            /** Description */
+            description?: string | null;
+            /** Name */
+            name?: string | null;
+            /** Soft Quota Units */
+            soft_quota_units?: number | null;
+        };
         /** ChainCheck */
         ChainCheck: {
             /** First Bad Record */
@@ -446,6 +874,13 @@ export interface components {
             period: string;
             /** Units */
             units: number;
+        };
+        /** DimensionAmount */
+        DimensionAmount: {
+            /** Units */
+            units: number;
+            /** Value */
+            value: number;
         };
         /** DimensionUsage */
         DimensionUsage: {
@@ -599,6 +1034,34 @@ export interface components {
             /** Valid From */
             valid_from: string | null;
         };
+        /** ManualIn */
+        ManualIn: {
+            /** Account */
+            account?: string | null;
+            /**
+             * Business Unit Id
+             * @description Only records currently attributed to this unit.
+             */
+            business_unit_id?: string | null;
+            /** End */
+            end?: string | null;
+            /** Extension Id */
+            extension_id?: string | null;
+            /** Record Ids */
+            record_ids?: number[] | null;
+            /** Start */
+            start?: string | null;
+            /**
+             * To Business Unit Id
+             * @description The business unit to charge.
+             */
+            to_business_unit_id: string;
+            /**
+             * Unattributed
+             * @default false
+             */
+            unattributed: boolean;
+        };
         /** Message */
         Message: {
             /** Message */
@@ -612,6 +1075,17 @@ export interface components {
             name: string;
             /** Value */
             value: number;
+        };
+        /** Move */
+        Move: {
+            /** From */
+            from: string | null;
+            /** Records */
+            records: number;
+            /** To */
+            to: string | null;
+            /** Units */
+            units: number;
         };
         /** Problem */
         Problem: {
@@ -662,12 +1136,84 @@ export interface components {
             /** Uncovered Dimensions */
             uncovered_dimensions: string[];
         };
+        /** QuotaAlert */
+        QuotaAlert: {
+            /** Alert Id */
+            alert_id: number;
+            /** Business Unit Id */
+            business_unit_id: string;
+            /** Business Unit Name */
+            business_unit_name: string | null;
+            /** Crossed At */
+            crossed_at: string | null;
+            /** Period */
+            period: string;
+            /** Soft Quota Units */
+            soft_quota_units: number;
+            /** Threshold Percent */
+            threshold_percent: number;
+            /** Used Units */
+            used_units: number;
+            /** V */
+            v: number;
+        };
+        /** ReapplyIn */
+        ReapplyIn: {
+            /**
+             * Dry Run
+             * @description Preview only (the default); false applies.
+             * @default true
+             */
+            dry_run: boolean;
+            /**
+             * End
+             * Format: date-time
+             */
+            end: string;
+            /**
+             * Start
+             * Format: date-time
+             */
+            start: string;
+        };
+        /** ReattributionOut */
+        ReattributionOut: {
+            /** Applied */
+            applied: boolean;
+            /** Audit Id */
+            audit_id: number | null;
+            /** Changed */
+            changed: number;
+            /**
+             * Dry Run
+             * @default false
+             */
+            dry_run: boolean;
+            /** Matched */
+            matched: number;
+            /** Moved */
+            moved: number;
+            /** Moves */
+            moves: components["schemas"]["Move"][];
+            /** Relabelled */
+            relabelled: number;
+            /** Units Moved */
+            units_moved: number;
+        };
         /** RecordPage */
         RecordPage: {
             /** Items */
             items: components["schemas"]["UsageRecordOut"][];
             /** Next Cursor */
             next_cursor: number | null;
+        };
+        /** ReorderIn */
+        ReorderIn: {
+            /**
+             * Rule Ids
+             * @description Every rule, in the order wanted.
+             */
+            rule_ids: string[];
         };
         /** ReplayIn */
         ReplayIn: {
@@ -684,6 +1230,195 @@ export interface components {
             replayed: number;
             /** Still Held */
             still_held: number;
+        };
+        /** ReportFilters */
+        ReportFilters: {
+            /** Business Unit Id */
+            business_unit_id: string | null;
+            /** Extension Id */
+            extension_id: string | null;
+            /** Unattributed */
+            unattributed: boolean;
+        };
+        /** ReportRow */
+        ReportRow: {
+            /** Amount */
+            amount: number | null;
+            /** Bucket End */
+            bucket_end: string | null;
+            /** Bucket Start */
+            bucket_start: string | null;
+            /** Business Unit Id */
+            business_unit_id: string | null;
+            /** Business Unit Name */
+            business_unit_name: string | null;
+            /** Dimensions */
+            dimensions: {
+                [key: string]: components["schemas"]["DimensionAmount"];
+            };
+            /** Extension Id */
+            extension_id: string | null;
+            /** Quota Used Ratio */
+            quota_used_ratio: number | null;
+            /** Share */
+            share: number;
+            /** Soft Quota Units */
+            soft_quota_units: number | null;
+            /** Units */
+            units: number;
+        };
+        /** RuleCandidate */
+        RuleCandidate: {
+            /** Account Pattern */
+            account_pattern: string;
+            /** Business Unit Id */
+            business_unit_id: string;
+            /** Created At */
+            created_at: string | null;
+            /** Description */
+            description: string;
+            /** Extension Pattern */
+            extension_pattern: string;
+            /** Outcome */
+            outcome: string;
+            /** Position */
+            position: number | null;
+            /** Priority */
+            priority: number;
+            /** Rule Id */
+            rule_id: string;
+            /** Updated At */
+            updated_at: string | null;
+            /** Version */
+            version: number;
+            /** Wildcards */
+            wildcards: number;
+        };
+        /** RuleIn */
+        RuleIn: {
+            /**
+             * Account Pattern
+             * @default *
+             * @example *@finance
+             */
+            account_pattern: string;
+            /** Business Unit Id */
+            business_unit_id: string;
+            /** Description */
+            description?: string | null;
+            /**
+             * Extension Pattern
+             * @default *
+             * @example oracle-*
+             */
+            extension_pattern: string;
+            /**
+             * Priority
+             * @default 0
+             */
+            priority: number;
+        };
+        /** RuleOut */
+        RuleOut: {
+            /** Account Pattern */
+            account_pattern: string;
+            /** Business Unit Id */
+            business_unit_id: string;
+            /** Created At */
+            created_at: string | null;
+            /** Description */
+            description: string;
+            /** Extension Pattern */
+            extension_pattern: string;
+            /** Position */
+            position: number | null;
+            /** Priority */
+            priority: number;
+            /** Rule Id */
+            rule_id: string;
+            /** Updated At */
+            updated_at: string | null;
+            /** Version */
+            version: number;
+            /** Wildcards */
+            wildcards: number;
+        };
+        /** RulePatch */
+        RulePatch: {
+            /** Account Pattern */
+            account_pattern?: string | null;
+            /** Business Unit Id */
+            business_unit_id?: string | null;
+            /** Description */
+            description?: string | null;
+            /** Extension Pattern */
+            extension_pattern?: string | null;
+            /** Priority */
+            priority?: number | null;
+        };
+        /** RuleTestOut */
+        RuleTestOut: {
+            /** Account */
+            account: string;
+            /** Attribution Method */
+            attribution_method: ("auto" | "manual") | null;
+            /** Business Unit Id */
+            business_unit_id: string | null;
+            /** Business Unit Name */
+            business_unit_name: string | null;
+            /** Candidates */
+            candidates: components["schemas"]["RuleCandidate"][];
+            /** Explanation */
+            explanation: string;
+            /** Extension Id */
+            extension_id: string;
+            /** Rule Id */
+            rule_id: string | null;
+            /** Rule Version */
+            rule_version: number | null;
+        };
+        /** RuleVersionOut */
+        RuleVersionOut: {
+            /** Change */
+            change: string;
+            /** Changed At */
+            changed_at: string | null;
+            /** Changed By */
+            changed_by: string;
+            /** Rule */
+            rule: {
+                [key: string]: unknown;
+            };
+            /** Rule Id */
+            rule_id: string;
+            /** Version */
+            version: number;
+        };
+        /**
+         * SelectionIn
+         * @description Records to act on: the listed ids, or every record matching all given filters.
+         */
+        SelectionIn: {
+            /** Account */
+            account?: string | null;
+            /**
+             * Business Unit Id
+             * @description Only records currently attributed to this unit.
+             */
+            business_unit_id?: string | null;
+            /** End */
+            end?: string | null;
+            /** Extension Id */
+            extension_id?: string | null;
+            /** Record Ids */
+            record_ids?: number[] | null;
+            /** Start */
+            start?: string | null;
+            /**
+             * Unattributed
+             * @default false
+             */
+            unattributed: boolean;
         };
         /** SeriesPoint */
         SeriesPoint: {
@@ -903,6 +1638,1114 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    quota_alerts_api_v1_attribution_alerts_get: {
+        parameters: {
+            query?: {
+                business_unit_id?: string | null;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QuotaAlert"][];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    audit_api_v1_attribution_audit_get: {
+        parameters: {
+            query?: {
+                limit?: number;
+                /** @description Entries older than this audit_id. */
+                before?: number | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditEntry"][];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    clear_manual_api_v1_attribution_clear_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SelectionIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReattributionOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    attribute_manually_api_v1_attribution_manual_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ManualIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReattributionOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    reapply_rules_api_v1_attribution_reapply_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReapplyIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReattributionOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_rules_api_v1_attribution_rules_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RuleOut"][];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+        };
+    };
+    create_rule_api_v1_attribution_rules_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RuleIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RuleOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    reorder_rules_api_v1_attribution_rules_reorder_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReorderIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RuleOut"][];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    rules_test_api_v1_attribution_rules_test_get: {
+        parameters: {
+            query: {
+                extension_id: string;
+                account?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RuleTestOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    show_rule_api_v1_attribution_rules__rule_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                rule_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RuleOut"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    delete_rule_api_v1_attribution_rules__rule_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                rule_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    edit_rule_api_v1_attribution_rules__rule_id__patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                rule_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RulePatch"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RuleOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    rule_versions_api_v1_attribution_rules__rule_id__versions_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                rule_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RuleVersionOut"][];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_business_units_api_v1_business_units_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BusinessUnitOut"][];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+        };
+    };
+    create_business_unit_api_v1_business_units_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BusinessUnitIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BusinessUnitOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    show_business_unit_api_v1_business_units__business_unit_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                business_unit_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BusinessUnitOut"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    delete_business_unit_api_v1_business_units__business_unit_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                business_unit_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BusinessUnitDeleted"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    edit_business_unit_api_v1_business_units__business_unit_id__patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                business_unit_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BusinessUnitPatch"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BusinessUnitOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     enforcement_api_v1_enforcement_get: {
         parameters: {
             query?: never;
@@ -1552,6 +3395,142 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Health"];
+                };
+            };
+        };
+    };
+    allocation_report_api_v1_reports_allocation_get: {
+        parameters: {
+            query?: {
+                period_start?: string | null;
+                period_end?: string | null;
+                group_by?: "business_unit" | "extension" | "business_unit_extension" | "time";
+                bucket?: ("day" | "week" | "month") | null;
+                business_unit_id?: string | null;
+                unattributed?: boolean;
+                extension_id?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AllocationReport"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    export_report_api_v1_reports_allocation_export_get: {
+        parameters: {
+            query?: {
+                format?: "csv" | "json" | "focus" | "signed";
+                period_start?: string | null;
+                period_end?: string | null;
+                group_by?: "business_unit" | "extension" | "business_unit_extension" | "time";
+                bucket?: ("day" | "week" | "month") | null;
+                business_unit_id?: string | null;
+                unattributed?: boolean;
+                extension_id?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The report as a file (streamed for CSV and FOCUS). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                    "text/csv": unknown;
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
         };
