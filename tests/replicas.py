@@ -12,7 +12,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -133,13 +133,15 @@ def hammer(
     extensions: Sequence[str] = ("oracle-cdc", "kafka-sink", "s3-export"),
     deadline_s: float = 120.0,
     alive: Sequence[bool] | None = None,
+    on_ack: Callable[[int], None] | None = None,
 ) -> LoadResult:
     """Send ``reports`` distinct reports round-robin over the replicas, concurrently.
 
     Every ``resend_every``-th report is also sent again, at once, to the next replica,
     as a client would after a lost reply. A report that fails on one replica is
     retried on the next (same key) until acknowledged or the deadline passes.
-    ``alive`` (optional, shared) tells which replicas to try.
+    ``alive`` (optional, shared) tells which replicas to try; ``on_ack`` is called
+    with the number of acknowledgements so far after each one (to inject failures).
     """
     result = LoadResult()
     lock = threading.Lock()
@@ -181,6 +183,9 @@ def hammer(
                             replica=index,
                         )
                     )
+                    count = len(result.acked)
+                if on_ack is not None:
+                    on_ack(count)
                 return
             with lock:
                 result.refused.append(
