@@ -23,9 +23,8 @@ from pathlib import Path
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from support import ServerProcess  # noqa: E402
-
-from unitledger.signing import KeyPair  # noqa: E402
+from support import ServerProcess
+from unitledger.signing import KeyPair
 
 
 async def reporter(
