@@ -27,6 +27,7 @@ __all__ = [
     "StateChange",
     "StoredState",
     "UnitOfWork",
+    "UnitOfWorkFactory",
 ]
 
 Clock = Callable[[], datetime]
@@ -124,6 +125,12 @@ class RecordRow:
 @dataclass(slots=True)
 class QuarantineRow:
     values: dict[str, Any] = field(default_factory=dict)
+
+
+class UnitOfWorkFactory(Protocol):
+    """Opens a unit of work; ``write=False`` for reads that must not take the write lock."""
+
+    def __call__(self, *, write: bool = True) -> UnitOfWork: ...
 
 
 class UnitOfWork(Protocol):

@@ -38,7 +38,7 @@ from unitledger.service.auth import Principal, Role, hash_token, new_token, requ
 from unitledger.service.batcher import BatchWriter
 from unitledger.service.enforcement import Snapshot, evaluate_states, load_pools, snapshot
 from unitledger.service.ingest import BatchResult, ReportOutcome, record_batch
-from unitledger.service.ports import Clock, Publisher, StateChange, UnitOfWork
+from unitledger.service.ports import Clock, Publisher, StateChange, UnitOfWork, UnitOfWorkFactory
 from unitledger.service.verify import ChainReport, verify_chain
 from unitledger.signing import LICENSE_FORMAT, KeyPair, deployment_id_for, open_envelope
 
@@ -85,7 +85,7 @@ class UnitledgerService:
     def __init__(
         self,
         *,
-        unit_of_work: Callable[[], UnitOfWork],
+        unit_of_work: UnitOfWorkFactory,
         queries: SqlQueries,
         clock: Clock,
         publisher: Publisher,
@@ -269,11 +269,8 @@ class UnitledgerService:
             return load_pools(uow, now, lock=False)
 
     def unit_of_work_read(self) -> UnitOfWork:
-        factory: Any = self.unit_of_work
-        try:
-            return factory(write=False)  # type: ignore[no-any-return]
-        except TypeError:
-            return factory()  # type: ignore[no-any-return]
+        """A read-only transaction: it takes no write lock."""
+        return self.unit_of_work(write=False)
 
     def licenses(self) -> list[dict[str, Any]]:
         now = self.clock()
