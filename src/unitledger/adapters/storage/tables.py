@@ -277,4 +277,6 @@ usage_rollups_daily = Table(
     Column("value", Float, nullable=False),
     Column("units", Float, nullable=False),
     Column("records", BigInteger, nullable=False),
+    # Clustered by day on SQLite: a month is one contiguous range of the table.
+    sqlite_with_rowid=False,
 )

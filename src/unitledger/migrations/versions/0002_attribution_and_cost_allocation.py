@@ -114,6 +114,7 @@ def upgrade() -> None:
             "dimension",
             name=op.f("pk_usage_rollups_daily"),
         ),
+        sqlite_with_rowid=False,
     )
     # ### end Alembic commands ###
     # Integer division floors the (positive) hour to its UTC day on SQLite and PostgreSQL.
