@@ -195,30 +195,7 @@ func (c *Client) ReportUsage(dimensions map[string]float64, opts ...ReportOption
 // full the error is [ErrBufferFull]. Cancelling ctx abandons the wait for the
 // reply (the server may still record the report).
 func (c *Client) ReportUsageContext(ctx context.Context, dimensions map[string]float64, opts ...ReportOption) (*UsageResult, error) {
-	req := &reportRequest{
-		ExtensionID:    c.opts.ExtensionID,
-		Account:        c.opts.Account,
-		Dimensions:     make(map[string]float64, len(dimensions)),
-		IdempotencyKey: newIdempotencyKey(),
-	}
-	for name, value := range dimensions {
-		req.Dimensions[name] = value
-	}
-	for _, opt := range opts {
-		opt(req)
-	}
-	if req.Account != "" {
-		if err := checkAccount(req.Account); err != nil {
-			return nil, err
-		}
-	}
-	if err := checkDimensions(req.Dimensions); err != nil {
-		return nil, err
-	}
-	if err := checkIdempotencyKey(req.IdempotencyKey); err != nil {
-		return nil, err
-	}
-	body, err := json.Marshal(req)
+	req, body, err := encodeReport(c.opts.ExtensionID, c.opts.Account, dimensions, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -241,6 +218,41 @@ func (c *Client) ReportUsageContext(ctx context.Context, dimensions map[string]f
 		return nil, err
 	}
 	return c.answered(res, req.IdempotencyKey)
+}
+
+// encodeReport validates a report with the server's rules and encodes it.
+func encodeReport(extensionID, account string, dimensions map[string]float64, opts []ReportOption) (*reportRequest, []byte, error) {
+	req := &reportRequest{
+		ExtensionID:    extensionID,
+		Account:        account,
+		Dimensions:     make(map[string]float64, len(dimensions)),
+		IdempotencyKey: newIdempotencyKey(),
+	}
+	for name, value := range dimensions {
+		req.Dimensions[name] = value
+	}
+	for _, opt := range opts {
+		opt(req)
+	}
+	if err := checkExtensionID(req.ExtensionID); err != nil {
+		return nil, nil, err
+	}
+	if req.Account != "" {
+		if err := checkAccount(req.Account); err != nil {
+			return nil, nil, err
+		}
+	}
+	if err := checkDimensions(req.Dimensions); err != nil {
+		return nil, nil, err
+	}
+	if err := checkIdempotencyKey(req.IdempotencyKey); err != nil {
+		return nil, nil, err
+	}
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	return req, body, nil
 }
 
 func (c *Client) answered(res *UsageResult, key string) (*UsageResult, error) {
