@@ -70,12 +70,12 @@ def verify(
         from unitledger.service.verify import verify_chain
 
         queries = SqlQueries(make_engine(database))
-        head = queries.ledger_head()
-        with Progress(console=console, transient=True, disable=as_json) as progress:
+        with (
+            queries.ledger_snapshot() as (head, rows),
+            Progress(console=console, transient=True, disable=as_json) as progress,
+        ):
             task = progress.add_task("verifying", total=head[0] if head else None)
-            report = verify_chain(
-                queries.ledger_rows(), head, lambda n: progress.update(task, completed=n)
-            )
+            report = verify_chain(rows, head, lambda n: progress.update(task, completed=n))
         data = report.to_dict()
     else:
         data = client(ctx).get("/ledger/verify")

@@ -560,7 +560,8 @@ class UnitledgerService:
 
     # -- ledger -----------------------------------------------------------------
     def verify_ledger(self, progress: Callable[[int], None] | None = None) -> ChainReport:
-        return verify_chain(self.queries.ledger_rows(), self.queries.ledger_head(), progress)
+        with self.queries.ledger_snapshot() as (head, rows):
+            return verify_chain(rows, head, progress)
 
 
 def license_view(

@@ -6,7 +6,9 @@ tens of millions of records.
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -232,24 +234,41 @@ class SqlQueries:
             )
         return None if row is None else dict(row)
 
-    def ledger_rows(self, batch: int = 5000) -> Any:
-        """Yield every record in chain order, in pages (for ``ledger verify``)."""
+    @contextlib.contextmanager
+    def ledger_snapshot(
+        self, batch: int = 5000
+    ) -> Iterator[tuple[tuple[int, str] | None, Iterator[Any]]]:
+        """The chain head and every record in chain order, read from one snapshot.
+
+        ``ledger verify`` runs while reports are being written: reading the head and
+        the pages of records in separate transactions would see a head older or newer
+        than the rows and report a broken chain that is not broken.
+        """
         r = t.usage_records.c
-        last = 0
-        while True:
-            with self.engine.connect() as conn:
-                rows = list(
-                    conn.execute(
-                        select(t.usage_records)
-                        .where(r.record_id > last)
-                        .order_by(r.record_id)
-                        .limit(batch)
-                    ).mappings()
-                )
-            if not rows:
-                return
-            yield from rows
-            last = rows[-1]["record_id"]
+        with self.engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                found = conn.execute(select(t.ledger_head.c.seq, t.ledger_head.c.hash)).first()
+                head = None if found is None else (int(found[0]), str(found[1]))
+
+                def rows() -> Iterator[Any]:
+                    last = 0
+                    while True:
+                        page = list(
+                            conn.execute(
+                                select(t.usage_records)
+                                .where(r.record_id > last)
+                                .order_by(r.record_id)
+                                .limit(batch)
+                            ).mappings()
+                        )
+                        if not page:
+                            return
+                        yield from page
+                        last = page[-1]["record_id"]
+
+                yield head, rows()
 
     def ledger_head(self) -> tuple[int, str] | None:
         with self.engine.connect() as conn:
