@@ -11,6 +11,8 @@ from typing import Any
 
 from playwright.sync_api import Browser, Page
 
+from support import ServerProcess
+
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 AXE = ROOT / "web" / "node_modules" / "axe-core" / "axe.min.js"
@@ -83,3 +85,11 @@ def pie_slice_point(box: dict[str, float], shares: list[float], index: int) -> t
     radius = 0.54 * min(box["width"], box["height"]) / 2
     cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     return cx + radius * math.cos(middle), cy - radius * math.sin(middle)
+
+
+def api(server: ServerProcess, path: str, token: str | None = None, **params: Any) -> Any:
+    """GET ``path`` under /api/v1 and return the JSON body (asserting 200)."""
+    with server.client(token) as c:
+        response = c.get(path, params=params)
+        assert response.status_code == 200, response.text
+        return response.json()

@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from browser_support import (
-    AXE,
-    CHROMIUM,
-    DIST,
     NARROW,
     WIDE,
+    api,
     open_tab,
     percent,
     pie_slice_point,
@@ -26,54 +21,8 @@ from browser_support import (
     units,
 )
 from support import ServerProcess
-from unitledger.signing import KeyPair
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-def start_demo(base: Path) -> ServerProcess:
-    assert DIST.exists(), "the dashboard is not built: run `make web`"
-    assert AXE.exists(), "axe-core is missing: run `npm ci` in web/"
-    return ServerProcess(base / "data", KeyPair.generate()).start("--demo", timeout=60)
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """One demo server for the tests that only read."""
-    server = start_demo(tmp_path_factory.mktemp("dashboard"))
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def fresh_demo(tmp_path: Path) -> Iterator[ServerProcess]:
-    """A demo server of its own, for a test that changes usage or licenses."""
-    server = start_demo(tmp_path)
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"], headless=True
-        )
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-def api(server: ServerProcess, path: str, token: str | None = None) -> Any:
-    with server.client(token) as c:
-        response = c.get(path)
-        assert response.status_code == 200, response.text
-        return response.json()
 
 
 def card(page: Page, name: str) -> tuple[str, str]:
@@ -251,6 +200,18 @@ def test_a_viewer_sees_no_edit_buttons(demo: ServerProcess, browser: Browser) ->
         open_tab(page, demo.url, "extensions")
         page.wait_for_selector("[data-testid=quarantine-table] tbody tr")
         assert page.get_by_role("button", name="Replay now").count() == 0
+        open_tab(page, demo.url, "attribution/records")
+        page.wait_for_selector("[data-testid=records-table] tbody tr")
+        assert page.get_by_test_id("assign-bar").count() == 0
+        assert page.locator("[data-testid=records-table] input[type=checkbox]").count() == 0
+        open_tab(page, demo.url, "attribution/business-units")
+        page.wait_for_selector("[data-testid=units-table]")
+        assert page.get_by_role("button", name="New business unit").count() == 0
+        open_tab(page, demo.url, "attribution/rules")
+        page.wait_for_selector("[data-testid=rules-table]")
+        assert page.get_by_role("button", name="Add rule").count() == 0
+        assert page.get_by_role("button", name="Edit").count() == 0
+        assert page.get_by_role("button", name="Delete").count() == 0
 
 
 def test_usage_over_100_percent_turns_the_remaining_card_into_red_units_over_live(
@@ -322,7 +283,18 @@ def test_keyboard_alone_reaches_the_tabs_and_filters_the_dimensions(
         expect(page.locator("#dimensions-heading")).to_contain_text("kafka-bridge")
 
 
-@pytest.mark.parametrize("tab", ["usage", "extensions", "licenses"])
+TABS = [
+    "usage",
+    "extensions",
+    "licenses",
+    "attribution/reports",
+    "attribution/records",
+    "attribution/business-units",
+    "attribution/rules",
+]
+
+
+@pytest.mark.parametrize("tab", TABS)
 def test_axe_finds_no_serious_violations(demo: ServerProcess, browser: Browser, tab: str) -> None:
     for viewport in (WIDE, NARROW):
         with signed_in(browser, demo.url, demo.admin_token, viewport) as page:
@@ -330,3 +302,12 @@ def test_axe_finds_no_serious_violations(demo: ServerProcess, browser: Browser, 
             page.wait_for_selector("table.data tbody tr")
             page.wait_for_timeout(300)
             assert serious_axe_violations(page) == [], f"{tab} at {viewport['width']} px"
+
+
+def test_no_tab_is_wider_than_a_390_px_screen(demo: ServerProcess, browser: Browser) -> None:
+    with signed_in(browser, demo.url, demo.admin_token, NARROW) as page:
+        for tab in TABS:
+            open_tab(page, demo.url, tab)
+            page.wait_for_selector("table.data tbody tr")
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= NARROW["width"], f"{tab} is {width} px wide"
