@@ -6,7 +6,6 @@ cd "$(dirname "$0")"
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
 
-../../.venv/bin/python python_sdk.py --in-flight "$IN_FLIGHT" --warmup "$WARMUP" --duration "$DURATION" >>"$results"
 java -cp "java/target/classes:$(cat java/target/classpath.txt)" bench.SdkParity \
     "$IN_FLIGHT" "$WARMUP" "$DURATION" >>"$results"
 go/target/sdk-parity-go -in-flight "$IN_FLIGHT" -warmup "${WARMUP}s" -duration "${DURATION}s" >>"$results"
