@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
@@ -189,6 +190,27 @@ def test_uploading_a_tampered_license_shows_the_servers_error(
     assert "LIC-TAMPERED" not in {lic["license_id"] for lic in api(demo, "/licenses")}
 
 
+def test_a_license_chosen_as_a_file_is_installed_and_can_be_revoked(
+    fresh_demo: ServerProcess, browser: Browser, tmp_path: Path
+) -> None:
+    license_file = tmp_path / "extra.lic"
+    license_file.write_text(fresh_demo.license_file(license_id="LIC-EXTRA", capacity_units=5000))
+    with signed_in(browser, fresh_demo.url, fresh_demo.admin_token, WIDE) as page:
+        open_tab(page, fresh_demo.url, "licenses")
+        page.get_by_test_id("license-file").set_input_files(str(license_file))
+        expect(page.get_by_test_id("upload-outcome")).to_contain_text("Installed LIC-EXTRA")
+        row = page.locator('tr[data-license="LIC-EXTRA"]')
+        expect(row.locator(".pill")).to_have_text("Active")
+        expect(row.locator("td.num").first).to_have_text("5,000")
+        row.get_by_role("button", name="Revoke LIC-EXTRA").click()
+        dialog = page.get_by_role("dialog")
+        expect(dialog).to_contain_text("Revoke LIC-EXTRA?")
+        dialog.get_by_role("button", name="Revoke license").click()
+        expect(row.locator(".pill")).to_have_text("Revoked")
+        assert row.get_by_role("button", name="Revoke LIC-EXTRA").count() == 0
+    assert api(fresh_demo, "/licenses/LIC-EXTRA")["status"] == "REVOKED"
+
+
 def test_a_viewer_sees_no_edit_buttons(demo: ServerProcess, browser: Browser) -> None:
     viewer = demo.token("viewer")
     with signed_in(browser, demo.url, viewer, WIDE) as page:
@@ -311,3 +333,5 @@ def test_no_tab_is_wider_than_a_390_px_screen(demo: ServerProcess, browser: Brow
             page.wait_for_selector("table.data tbody tr")
             width = page.evaluate("document.documentElement.scrollWidth")
             assert width <= NARROW["width"], f"{tab} is {width} px wide"
+            if tab.startswith("attribution/"):
+                screenshot(page, tab.replace("/", "-") + "-narrow")
