@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -44,6 +45,14 @@ class NatsHandle(Protocol):
     def status(self) -> str: ...
 
 
+class HeartbeatSource(Protocol):
+    """Extension instances alive right now, as their heartbeats say (adapters.nats)."""
+
+    ttl: float
+
+    def instances(self, now: float | None = None) -> Sequence[Any]: ...
+
+
 @dataclass
 class Runtime:
     """Everything ``serve`` needs: the service and the adapters built for it."""
@@ -55,6 +64,7 @@ class Runtime:
     publisher: FanoutPublisher
     extra_routers: list[Any] = field(default_factory=list)
     nats: NatsHandle | None = None
+    heartbeats: HeartbeatSource | None = None
     chargeback: Chargeback | None = None
 
     def nats_status(self) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 import uvicorn
 
 from unitledger.adapters.http.app import create_app
+from unitledger.adapters.nats.runtime import NatsRuntime
 from unitledger.adapters.storage.engine import startup_lock
 from unitledger.bootstrap import Runtime, build_service
 from unitledger.config import Settings
@@ -87,23 +88,35 @@ async def serve(
 
             await asyncio.to_thread(load_demo, runtime, echo)
     stoppers: list[Callable[[], Awaitable[None]]] = []
-    app = create_app(runtime)
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        access_log=False,
-        lifespan="on",
-        timeout_graceful_shutdown=10,
-    )
-    server = DrainingServer(config)
-    echo(
-        f"unitledger {runtime.service.deployment_id} serving http://{settings.host}:{settings.port}/"
-    )
-    if ready is not None:
-        ready(runtime)
     try:
+        # NATS first, so the service's first enforcement evaluation is broadcast too;
+        # stopped in reverse: the NATS responder drains while the batch writer commits.
+        nats_runtime = NatsRuntime(
+            settings, runtime.service, runtime.broadcaster, runtime.publisher
+        )
+        runtime.nats = nats_runtime
+        runtime.heartbeats = nats_runtime.heartbeats
+        stoppers.append(nats_runtime.stop)
+        await nats_runtime.start()
+        await runtime.service.start()
+        stoppers.append(runtime.service.stop)
+        app = create_app(runtime, manage_service=False)
+        config = uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level,
+            access_log=False,
+            lifespan="on",
+            timeout_graceful_shutdown=10,
+        )
+        server = DrainingServer(config)
+        echo(
+            f"unitledger {runtime.service.deployment_id} serving "
+            f"http://{settings.host}:{settings.port}/ (NATS {nats_runtime.url})"
+        )
+        if ready is not None:
+            ready(runtime)
         await server.serve()
     finally:
         for stop in reversed(stoppers):
