@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from playwright.sync_api import Browser, expect
 
@@ -173,3 +176,33 @@ def test_rules_are_listed_in_evaluation_order_and_a_match_can_be_tested(
         open_tab(page, charged.url, "attribution/rules")
         expect(page.locator("[data-testid=rules-table] tbody tr")).to_have_count(len(rules))
         screenshot(page, "attribution-rules-narrow")
+
+
+def test_a_rule_added_in_the_drawer_is_previewed_then_applied_to_past_records(
+    charged: ServerProcess, browser: Browser
+) -> None:
+    today = datetime.now(UTC).date()
+    with signed_in(browser, charged.url, charged.admin_token, WIDE) as page:
+        open_tab(page, charged.url, "attribution/rules")
+        page.get_by_role("button", name="Add rule").click()
+        drawer = page.locator("dialog.drawer[open]")
+        drawer.get_by_label("Extension pattern").fill("kafka-*")
+        drawer.get_by_label("Business unit").select_option("marketing")
+        drawer.get_by_label("Priority").fill("50")
+        drawer.get_by_role("button", name="Add rule").click()
+        expect(page.locator("[data-testid=rules-table] tbody tr").first).to_contain_text("kafka-*")
+        reapply = page.locator("section", has=page.locator("#reapply-heading"))
+        reapply.get_by_label("From").fill((today - timedelta(days=40)).isoformat())
+        reapply.get_by_label("To").fill(today.isoformat())
+        reapply.get_by_role("button", name="Preview").click()
+        result = page.get_by_test_id("reapply-result")
+        expect(result).to_contain_text("Preview:")
+        preview = result.inner_text()
+        reapply.get_by_role("button", name=re.compile(r"Apply to \d+ records")).click()
+        expect(result).to_contain_text("Applied:")
+        screenshot(page, "attribution-rules-reapplied-wide")
+    assert "would change" in preview
+    kafka = api(charged, "/usage/records", extension_id="kafka-bridge", limit=200)["items"]
+    auto = [r for r in kafka if r["attribution_method"] == "auto"]
+    assert auto
+    assert {r["business_unit_id"] for r in auto} == {"marketing"}

@@ -2,7 +2,7 @@
 import { useMemo, useState } from "preact/hooks";
 import { api, ok, type Enforcement, type Summary } from "../api/client";
 import { useLive } from "../context";
-import { date, dateTime, percent, units } from "../format";
+import { date, dateTime, dayEnd, dayStart, percent, units } from "../format";
 import { href } from "../route";
 import { Chart } from "../ui/chart";
 import { sortRows, useResource, useSort } from "../ui/hooks";
@@ -31,9 +31,7 @@ function windowOf(range: Range): { start?: string; end?: string } {
   const preset = PRESETS.find((p) => p.id === range.preset);
   if (preset?.ms) return { start: new Date(Date.now() - preset.ms).toISOString() };
   if (range.preset === "custom" && range.from && range.to) {
-    const end = new Date(`${range.to}T00:00:00`);
-    end.setDate(end.getDate() + 1);
-    return { start: new Date(`${range.from}T00:00:00`).toISOString(), end: end.toISOString() };
+    return { start: dayStart(range.from), end: dayEnd(range.to) };
   }
   return {};
 }

@@ -4,6 +4,7 @@ import { useEffect, useState } from "preact/hooks";
 import { api, describe, ok, type Schemas } from "../../api/client";
 import { useLive } from "../../context";
 import { dateTime, units } from "../../format";
+import { Modal } from "../../ui/modal";
 import { ErrorNote, TableRegion } from "../../ui/parts";
 import { unitName, type SubTabProps } from "./index";
 
@@ -60,6 +61,7 @@ export function Records({ units: businessUnits }: SubTabProps) {
   const [target, setTarget] = useState("");
   const [outcome, setOutcome] = useState<string | null>(null);
   const [version, setVersion] = useState(0);
+  const [confirming, setConfirming] = useState(false);
 
   useEffect(() => {
     let current = true;
@@ -190,7 +192,7 @@ export function Records({ units: businessUnits }: SubTabProps) {
           <button type="button" class="primary" disabled={!target || selected.size === 0} onClick={() => void assign(false)}>
             Assign selected
           </button>
-          <button type="button" class="secondary" disabled={!target} onClick={() => void assign(true)}>
+          <button type="button" class="secondary" disabled={!target} onClick={() => setConfirming(true)}>
             Assign every matching record
           </button>
           <button type="button" class="secondary" disabled={selected.size === 0} onClick={() => void clear()}>
@@ -259,6 +261,28 @@ export function Records({ units: businessUnits }: SubTabProps) {
           </tbody>
         </table>
       </TableRegion>
+      <Modal open={confirming} title="Assign every matching record?" onClose={() => setConfirming(false)}>
+        <p>
+          Every record matching the filters above — not only the ones shown — is charged to{" "}
+          <strong>{unitName(businessUnits, target)}</strong>, overriding rules. The change is audited
+          and can be undone with "Return selected to rules".
+        </p>
+        <div class="actions end">
+          <button type="button" class="secondary" onClick={() => setConfirming(false)}>
+            Cancel
+          </button>
+          <button
+            type="button"
+            class="primary"
+            onClick={() => {
+              setConfirming(false);
+              void assign(true);
+            }}
+          >
+            Assign all
+          </button>
+        </div>
+      </Modal>
       {next !== null && (
         <button type="button" class="secondary more" onClick={() => void more()}>
           Load {PAGE} more

@@ -3,6 +3,7 @@
 import { useState } from "preact/hooks";
 import { api, describe, ok, type Schemas } from "../../api/client";
 import { useLive } from "../../context";
+import { dayEnd, dayStart, units } from "../../format";
 import { useResource } from "../../ui/hooks";
 import { Modal } from "../../ui/modal";
 import { ErrorNote, TableRegion } from "../../ui/parts";
@@ -115,6 +116,7 @@ export function Rules({ units: businessUnits, reloadUnits }: SubTabProps) {
         )}
       </section>
       <MatchTest units={businessUnits} />
+      <Reapply units={businessUnits} onApplied={changed} />
       <Modal drawer open={editing !== null} title={editing === "new" ? "Add rule" : "Edit rule"} onClose={() => setEditing(null)}>
         {editing !== null && (
           <RuleForm
@@ -267,6 +269,111 @@ function MatchTest({ units: businessUnits }: { units: BusinessUnit[] }) {
           <p>
             <strong>{unitName(businessUnits, match.business_unit_id)}</strong> — {match.explanation}
           </p>
+        </div>
+      )}
+    </section>
+  );
+}
+
+type Reattribution = Schemas["ReattributionOut"];
+
+/** Re-attributes past records with today's rules: a preview first, then (admins) apply. */
+export function Reapply({ units: businessUnits, onApplied }: { units: BusinessUnit[]; onApplied: () => void }) {
+  const live = useLive();
+  const [from, setFrom] = useState("");
+  const [to, setTo] = useState("");
+  const [preview, setPreview] = useState<Reattribution | null>(null);
+  const [applied, setApplied] = useState<Reattribution | null>(null);
+  const [problem, setProblem] = useState<string | null>(null);
+  const run = async (dryRun: boolean) => {
+    setProblem(null);
+    try {
+      const result = await ok(
+        api.POST("/api/v1/attribution/reapply", {
+          body: { start: dayStart(from), end: dayEnd(to), dry_run: dryRun },
+        }),
+      );
+      if (dryRun) {
+        setPreview(result);
+        setApplied(null);
+      } else {
+        setApplied(result);
+        setPreview(null);
+        onApplied();
+        live.refresh();
+      }
+    } catch (error) {
+      setProblem(describe(error));
+    }
+  };
+  const shown = applied ?? preview;
+  return (
+    <section class="card" aria-labelledby="reapply-heading">
+      <h2 id="reapply-heading">Re-apply rules to past records</h2>
+      <p class="sub">
+        Rules attribute records when they are written. To charge older records by today's rules,
+        preview the change for a period, then apply it. Manual attributions are never overwritten.
+      </p>
+      <form
+        class="filters"
+        onSubmit={(e) => {
+          e.preventDefault();
+          void run(true);
+        }}
+      >
+        <label>
+          From
+          <input type="date" required value={from} onChange={(e) => setFrom(e.currentTarget.value)} />
+        </label>
+        <label>
+          To
+          <input type="date" required value={to} onChange={(e) => setTo(e.currentTarget.value)} />
+        </label>
+        <button type="submit" class="secondary">
+          Preview
+        </button>
+        {live.isAdmin && preview && preview.changed > 0 && (
+          <button type="button" class="primary" onClick={() => void run(false)}>
+            Apply to {preview.changed} records
+          </button>
+        )}
+      </form>
+      <ErrorNote message={problem} />
+      {shown && (
+        <div role="status" data-testid="reapply-result">
+          <p>
+            {applied ? "Applied" : "Preview"}: {shown.matched} records in the period, {shown.changed}{" "}
+            {applied ? "changed" : "would change"}, {units(shown.units_moved)} units{" "}
+            {applied ? "moved" : "would move"}.
+          </p>
+          {shown.moves.length > 0 && (
+            <TableRegion label="Moves">
+              <table class="data">
+                <thead>
+                  <tr>
+                    <th scope="col">From</th>
+                    <th scope="col">To</th>
+                    <th scope="col" class="num">
+                      Records
+                    </th>
+                    <th scope="col" class="num">
+                      Units
+                    </th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {shown.moves.map((m, i) => (
+                    <tr key={i}>
+                      <td>{unitName(businessUnits, m.from)}</td>
+                      <td>{unitName(businessUnits, m.to)}</td>
+                      <td class="num">{m.records}</td>
+                      <td class="num">{units(m.units)}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </TableRegion>
+          )}
         </div>
       )}
     </section>
