@@ -12,6 +12,7 @@ from pathlib import Path
 
 import uvicorn
 
+from unitledger.adapters.alerts import SubjectAlertPublisher
 from unitledger.adapters.http.app import create_app
 from unitledger.adapters.nats.runtime import NatsRuntime
 from unitledger.adapters.storage.engine import startup_lock
@@ -98,6 +99,9 @@ async def serve(
         runtime.heartbeats = nats_runtime.heartbeats
         stoppers.append(nats_runtime.stop)
         await nats_runtime.start()
+        if runtime.chargeback is not None:
+            # Soft-quota alerts also go out on NATS (unitledger.v1.alerts.quota).
+            runtime.chargeback.alerts.add(SubjectAlertPublisher(nats_runtime.nc.publish))
         await runtime.service.start()
         stoppers.append(runtime.service.stop)
         app = create_app(runtime, manage_service=False)
