@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from unitledger import __version__
-from unitledger.cli import admin, attribution, licenses, usage
+from unitledger.cli import admin, attribution, extensions, licenses, usage
 from unitledger.cli.client import ApiClient, resolve
 from unitledger.cli.common import JsonFlag, client, friendly
 from unitledger.cli.output import console, emit
@@ -30,6 +30,7 @@ app.add_typer(attribution.bu_app, name="bu")
 app.add_typer(attribution.rules_app, name="rules")
 app.add_typer(attribution.attribute_app, name="attribute")
 app.add_typer(attribution.report_app, name="report")
+app.add_typer(extensions.app, name="extension")
 
 
 def _version(value: bool) -> None:

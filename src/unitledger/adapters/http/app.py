@@ -21,7 +21,15 @@ from unitledger.adapters.http.deps import AuthThrottle, Caller, Service
 from unitledger.adapters.http.metrics import MetricsRegistry
 from unitledger.adapters.http.models import problem_responses
 from unitledger.adapters.http.problems import install_problem_handlers
-from unitledger.adapters.http.routes import admin, attribution, licenses, session, system, usage
+from unitledger.adapters.http.routes import (
+    admin,
+    attribution,
+    extensions,
+    licenses,
+    session,
+    system,
+    usage,
+)
 from unitledger.bootstrap import Runtime
 
 __all__ = ["create_app"]
@@ -111,7 +119,7 @@ def create_app(runtime: Runtime, *, manage_service: bool = True) -> FastAPI:
     app.add_middleware(_Timing, registry=metrics)
 
     api = APIRouter(prefix="/api/v1")
-    for module in (system, usage, licenses, admin, session, attribution):
+    for module in (system, usage, licenses, admin, session, attribution, extensions):
         api.include_router(module.router)
     api.include_router(stream_router)
     for extra in runtime.extra_routers:
