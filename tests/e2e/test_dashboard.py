@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 import time
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
+from unitledger_sdk import Extension
 
 from browser_support import (
     NARROW,
@@ -81,6 +84,7 @@ def test_extensions_tab_matches_the_api_and_a_pie_slice_filters_the_dimensions(
         open_tab(page, demo.url, "extensions")
         rows = page.locator("[data-testid=extensions-table] tbody tr")
         expect(rows).to_have_count(len(summary["extensions"]))
+        connections = {e["extension_id"]: e["connection"] for e in api(demo, "/extensions")}
         for ext in summary["extensions"]:
             row = page.locator(
                 f'[data-testid=extensions-table] tr[data-extension="{ext["extension_id"]}"]'
@@ -88,8 +92,11 @@ def test_extensions_tab_matches_the_api_and_a_pie_slice_filters_the_dimensions(
             cells = row.locator("td.num")
             assert cells.nth(0).inner_text() == units(ext["units"])
             assert cells.nth(1).inner_text() == percent(ext["share"])
+            expect(row.locator("td").nth(1)).to_have_text(
+                connections[ext["extension_id"]].capitalize()
+            )
         disabled = page.locator('[data-testid=extensions-table] tr[data-extension="legacy-sync"]')
-        expect(disabled.locator(".pill")).to_have_text("Disabled")
+        expect(disabled.locator("td").nth(0)).to_have_text("Disabled")
         expect(disabled.locator(".why")).to_contain_text("rows_scanned")
         dims = page.locator("[data-testid=dimensions-table] tbody tr")
         expect(dims).to_have_count(len(summary["dimensions"]))
@@ -113,6 +120,36 @@ def test_extensions_tab_matches_the_api_and_a_pie_slice_filters_the_dimensions(
         }
         page.get_by_role("button", name="Show all extensions").click()
         expect(dims).to_have_count(len(summary["dimensions"]))
+
+
+def test_a_running_extension_shows_connected_and_inactive_once_it_stops(
+    fresh_demo: ServerProcess, browser: Browser
+) -> None:
+    token = fresh_demo.token("extension", "oracle-cdc")
+    nats = f"nats://127.0.0.1:{fresh_demo.nats_port}"
+    stop = threading.Event()
+    opened = threading.Event()
+
+    async def run_extension() -> None:
+        async with Extension("Oracle CDC", "oracle-cdc", token=token, servers=nats) as ext:
+            await ext.report_usage({"tables_replicated": 1})
+            opened.set()
+            await asyncio.to_thread(stop.wait, 60)
+
+    worker = threading.Thread(target=lambda: asyncio.run(run_extension()), daemon=True)
+    with signed_in(browser, fresh_demo.url, fresh_demo.admin_token, WIDE) as page:
+        open_tab(page, fresh_demo.url, "extensions")
+        connection = page.locator(
+            '[data-testid=extensions-table] tr[data-extension="oracle-cdc"] td'
+        ).nth(1)
+        expect(connection).to_have_text("Inactive")
+        worker.start()
+        assert opened.wait(15), "the extension did not connect"
+        expect(connection).to_have_text("Connected", timeout=10_000)
+        screenshot(page, "extensions-connected-wide")
+        stop.set()
+        worker.join(15)
+        expect(connection).to_have_text("Inactive", timeout=10_000)
 
 
 def test_the_quarantine_link_of_a_disabled_extension_lists_its_held_reports(
@@ -269,7 +306,9 @@ def test_usage_over_100_percent_turns_the_remaining_card_into_red_units_over_liv
 def test_a_state_change_shows_within_a_second(fresh_demo: ServerProcess, browser: Browser) -> None:
     with signed_in(browser, fresh_demo.url, fresh_demo.admin_token, WIDE) as page:
         open_tab(page, fresh_demo.url, "extensions")
-        pill = page.locator('[data-testid=extensions-table] tr[data-extension="legacy-sync"] .pill')
+        pill = page.locator(
+            '[data-testid=extensions-table] tr[data-extension="legacy-sync"] td:nth-child(2)'
+        )
         expect(pill).to_have_text("Disabled")
         expect(page.locator(".live.on")).to_be_visible()
         page.evaluate("window.__sameDocument = true")

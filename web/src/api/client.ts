@@ -12,6 +12,7 @@ export type QuarantineItem = Schemas["QuarantineItem"];
 export type WhoAmI = Schemas["WhoAmI"];
 export type Info = Schemas["Info"];
 export type ExtensionState = Schemas["ExtensionUsage"]["state"];
+export type ExtensionRuntime = Schemas["ExtensionOut"];
 
 let bearer: string | null = null;
 

@@ -304,6 +304,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/extensions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Extensions
+         * @description Every known extension with its units in the current period, its enforcement state
+         *     and its live instances (from the heartbeat bucket; TTL ``heartbeat_ttl_seconds``).
+         */
+        get: operations["extensions_api_v1_extensions_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/health": {
         parameters: {
             query?: never;
@@ -927,6 +948,42 @@ export interface components {
             /** Uncovered Dimensions */
             uncovered_dimensions: string[];
         };
+        /**
+         * ExtensionOut
+         * @description An extension seen in reports or heartbeats.
+         */
+        ExtensionOut: {
+            /**
+             * Connection
+             * @description connected while at least one instance's heartbeat is younger than the TTL
+             * @enum {string}
+             */
+            connection: "connected" | "inactive";
+            /** Extension Id */
+            extension_id: string;
+            /**
+             * Health
+             * @description the worst status among connected instances; null when inactive
+             */
+            health: ("OK" | "WARNING" | "ERROR") | null;
+            /** Instances */
+            instances: components["schemas"]["InstanceOut"][];
+            /** Last Heartbeat At */
+            last_heartbeat_at: string | null;
+            /** Last Report At */
+            last_report_at: string | null;
+            /** Share */
+            share: number;
+            /**
+             * State
+             * @description enforcement state: OK, WARNING, UNLICENSED or DISABLED
+             */
+            state: string;
+            /** Uncovered Dimensions */
+            uncovered_dimensions: string[];
+            /** Units */
+            units: number;
+        };
         /** ExtensionUsage */
         ExtensionUsage: {
             /** Extension Id */
@@ -976,6 +1033,37 @@ export interface components {
             public_key: string;
             /** Version */
             version: string;
+        };
+        /**
+         * InstanceOut
+         * @description One running process of an extension, as its last heartbeat says.
+         */
+        InstanceOut: {
+            /**
+             * Expires At
+             * @description When the instance counts as gone without another beat.
+             */
+            expires_at: string;
+            /** Host */
+            host: string;
+            /** Instance Id */
+            instance_id: string;
+            /**
+             * Last Heartbeat At
+             * @description When the heartbeat bucket stored the last beat.
+             */
+            last_heartbeat_at: string;
+            /** Last Report At */
+            last_report_at: string | null;
+            /** Pid */
+            pid: number | null;
+            /** Sdk */
+            sdk: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "OK" | "WARNING" | "ERROR";
         };
         /** LicenseCostOut */
         LicenseCostOut: {
@@ -2802,6 +2890,46 @@ export interface operations {
                 };
                 content: {
                     "application/json": unknown;
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+        };
+    };
+    extensions_api_v1_extensions_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExtensionOut"][];
                 };
             };
             /** @description Unauthorized */

@@ -1,21 +1,26 @@
 // Licensing → Extensions: who consumes the capacity, per extension and per dimension,
 // and why a disabled extension is disabled (with its quarantined reports).
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
-import { api, describe, ok, type QuarantineItem, type Summary } from "../api/client";
+import { api, describe, ok, type ExtensionRuntime, type QuarantineItem, type Summary } from "../api/client";
 import { useLive } from "../context";
 import { dateTime, percent, quantity, relative, units } from "../format";
 import { href } from "../route";
 import { Chart, type ChartOption } from "../ui/chart";
-import { sortRows, useMedia, useResource, useSort } from "../ui/hooks";
-import { ErrorNote, SortHeader, StatePill, TableRegion } from "../ui/parts";
+import { sortRows, useEvery, useMedia, useResource, useSort } from "../ui/hooks";
+import { ErrorNote, SortHeader, StatePill, TableRegion, asState } from "../ui/parts";
 
 /** Wide enough for the pie beside the table; below this it is not drawn at all. */
 export const WIDE = "(min-width: 64rem)";
 
 const PALETTE = ["#1d4ed8", "#0f766e", "#b45309", "#7c3aed", "#be185d", "#4d7c0f", "#0369a1", "#a16207"];
 
+/** Heartbeats are not on the enforcement stream: look at connections this often. */
+const CONNECTION_POLL_MS = 5_000;
+
 export function ExtensionsTab({ rest }: { rest: string[] }) {
   const live = useLive();
+  const beat = useEvery(CONNECTION_POLL_MS);
+  const extensions = useResource(() => ok(api.GET("/api/v1/extensions")), [live.tick, beat]);
   const summary = useResource(() => ok(api.GET("/api/v1/usage/summary")), [live.tick]);
   const held = useResource(
     () => ok(api.GET("/api/v1/quarantine", { params: { query: { status: "held" } } })),
@@ -33,16 +38,16 @@ export function ExtensionsTab({ rest }: { rest: string[] }) {
         <p class="sub">
           Units used in the current license period. Choose an extension to see its dimensions.
         </p>
-        <ErrorNote message={summary.error} />
-        {summary.data && (
+        <ErrorNote message={extensions.error ?? summary.error} />
+        {extensions.data && (
           <div class={wide ? "split" : undefined}>
             <ExtensionTable
-              summary={summary.data}
+              rows={extensions.data}
               held={held.data ?? []}
               selected={selected}
               onSelect={toggle}
             />
-            {wide && <SharePie summary={summary.data} selected={selected} onSelect={toggle} />}
+            {wide && <SharePie rows={extensions.data} selected={selected} onSelect={toggle} />}
           </div>
         )}
       </section>
@@ -54,21 +59,23 @@ export function ExtensionsTab({ rest }: { rest: string[] }) {
   );
 }
 
-type Column = "extension" | "state" | "units" | "share" | "last";
+type Column = "extension" | "state" | "connection" | "units" | "share" | "last";
 
 function ExtensionTable(props: {
-  summary: Summary;
+  rows: ExtensionRuntime[];
   held: QuarantineItem[];
   selected: string | null;
   onSelect: (id: string) => void;
 }) {
   const sort = useSort<Column>("units");
-  const rows = sortRows(props.summary.extensions, sort, (row, key) => {
+  const rows = sortRows(props.rows, sort, (row, key) => {
     switch (key) {
       case "extension":
         return row.extension_id;
       case "state":
         return row.state;
+      case "connection":
+        return row.connection;
       case "units":
         return row.units;
       case "share":
@@ -88,6 +95,9 @@ function ExtensionTable(props: {
             </SortHeader>
             <SortHeader sort={sort} column="state">
               Status
+            </SortHeader>
+            <SortHeader sort={sort} column="connection">
+              Connection
             </SortHeader>
             <SortHeader sort={sort} column="units" numeric>
               Units
@@ -133,7 +143,10 @@ function ExtensionTable(props: {
                   )}
                 </th>
                 <td>
-                  <StatePill state={row.state} />
+                  <StatePill state={asState(row.state)} />
+                </td>
+                <td>
+                  <Connection row={row} />
                 </td>
                 <td class="num">{units(row.units)}</td>
                 <td class="num">{percent(row.share)}</td>
@@ -149,8 +162,28 @@ function ExtensionTable(props: {
   );
 }
 
-function SharePie(props: { summary: Summary; selected: string | null; onSelect: (id: string) => void }) {
-  const slices = props.summary.extensions.filter((e) => e.units > 0);
+/** Connected (with the worst instance health when not OK) or Inactive, from heartbeats. */
+function Connection({ row }: { row: ExtensionRuntime }) {
+  if (row.connection === "inactive") {
+    const since = row.last_heartbeat_at ? `last heartbeat ${relative(row.last_heartbeat_at)}` : "no heartbeat seen";
+    return (
+      <span class="pill tone-muted" title={since}>
+        Inactive
+      </span>
+    );
+  }
+  const count = row.instances.length;
+  const detail = `${count} instance${count === 1 ? "" : "s"}, last heartbeat ${relative(row.last_heartbeat_at)}`;
+  const tone = row.health === "ERROR" ? "danger" : row.health === "WARNING" ? "warning" : "ok";
+  return (
+    <span class={`pill tone-${tone}`} title={detail}>
+      Connected{row.health && row.health !== "OK" ? ` · ${row.health === "ERROR" ? "Error" : "Warning"}` : ""}
+    </span>
+  );
+}
+
+function SharePie(props: { rows: ExtensionRuntime[]; selected: string | null; onSelect: (id: string) => void }) {
+  const slices = props.rows.filter((e) => e.units > 0);
   const option: ChartOption = useMemo(
     () => ({
       animation: false,
@@ -181,7 +214,7 @@ function SharePie(props: { summary: Summary; selected: string | null; onSelect: 
         },
       ],
     }),
-    [props.summary, props.selected],
+    [props.rows, props.selected],
   );
   const label = `Share of units by extension: ${slices
     .map((e) => `${e.extension_id} ${percent(e.share)}`)

@@ -83,3 +83,13 @@ export function useMedia(query: string): boolean {
   }, [query]);
   return matches;
 }
+
+/** A counter that advances every `ms` milliseconds while the component is shown. */
+export function useEvery(ms: number): number {
+  const [count, setCount] = useState(0);
+  useEffect(() => {
+    const timer = window.setInterval(() => setCount((n) => n + 1), ms);
+    return () => window.clearInterval(timer);
+  }, [ms]);
+  return count;
+}

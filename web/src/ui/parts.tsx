@@ -28,6 +28,13 @@ const statusTone: Record<LicenseStatus, string> = {
   REVOKED: "muted",
 };
 
+const STATES: readonly string[] = ["OK", "WARNING", "UNLICENSED", "DISABLED"];
+
+/** A state the API sends as plain text; anything unknown is shown as Unlicensed, the cautious reading. */
+export function asState(state: string): StateName {
+  return STATES.includes(state) ? (state as StateName) : "UNLICENSED";
+}
+
 export function stateWord(state: StateName): string {
   return stateWords[state];
 }
