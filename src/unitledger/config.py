@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     batch_max_delay_ms: float = Field(default=2.0, ge=0, le=1000)
     max_in_flight: int = Field(default=20_000, ge=1)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    max_concurrent_requests: int = Field(default=1000, ge=1)
     heartbeat_ttl_seconds: float = Field(default=60.0, gt=0)
     enforcement_tick_seconds: float = Field(default=5.0, gt=0)
     report_max_past_seconds: float = Field(default=7 * 86400, gt=0)

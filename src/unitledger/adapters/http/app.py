@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from unitledger import __version__
 from unitledger.adapters.http.deps import AuthThrottle, Caller, Service
+from unitledger.adapters.http.guard import RequestGuard
 from unitledger.adapters.http.metrics import MetricsRegistry
 from unitledger.adapters.http.models import problem_responses
 from unitledger.adapters.http.problems import install_problem_handlers
@@ -117,6 +118,12 @@ def create_app(runtime: Runtime, *, manage_service: bool = True) -> FastAPI:
     install_problem_handlers(app)
     metrics = MetricsRegistry(runtime.service)
     app.add_middleware(_Timing, registry=metrics)
+    # Outermost: sheds load before a body is read or a token checked.
+    app.add_middleware(
+        RequestGuard,
+        max_concurrent=runtime.settings.max_concurrent_requests,
+        max_body_bytes=runtime.settings.max_body_bytes,
+    )
 
     api = APIRouter(prefix="/api/v1")
     for module in (system, usage, licenses, admin, session, attribution, extensions):
