@@ -72,11 +72,22 @@ def verify_chain(
         count += 1
         if progress is not None and count % 10_000 == 0:
             progress(count)
-    if head is not None and (head[0] != count or head[1] != prev_hash):
+    if head is not None and head[0] > count:
         return ChainReport(
             False,
             count,
-            count + 1 if head[0] > count else head[0],
-            f"ledger head says {head[0]} records but the chain has {count}",
+            count + 1,
+            f"ledger head says {head[0]} records but the chain has {count}: "
+            f"record {count + 1} onwards is missing",
         )
+    if head is not None and head[0] < count:
+        return ChainReport(
+            False,
+            count,
+            head[0] + 1,
+            f"ledger head says {head[0]} records but the chain has {count}: "
+            f"record {head[0] + 1} onwards was added outside the ledger",
+        )
+    if head is not None and head[1] != prev_hash:
+        return ChainReport(False, count, count, "the last record does not match the ledger head")
     return ChainReport(True, count)
