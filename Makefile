@@ -24,6 +24,8 @@ install: venv web ## Install unitledger and build the dashboard
 
 install-test: venv web focus-validator ## Install unitledger with its test dependencies
 	$(PIP) install -q -e '.[test]'
+	$(PIP) install -q ./sdk/python
+	rm -rf sdk/python/build
 
 # FinOps focus-validator pins old pandas/pandera, so it gets a venv of its own.
 .venv-focus/bin/focus-validator:

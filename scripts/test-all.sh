@@ -12,9 +12,10 @@ echo "PostgreSQL for tests at $UNITLEDGER_TEST_POSTGRES_URL"
 
 status=0
 step() { echo "== $*"; "$@" || { echo "FAILED: $*"; status=1; }; }
-step ruff check src tests bench
-step ruff format --check src tests bench
+step ruff check src tests bench sdk/python examples/python
+step ruff format --check src tests bench sdk/python examples/python
 step mypy
+step mypy --strict sdk/python/src
 # pytest exits 5 when it collected nothing: that is a failure here, like any other non-zero.
 step pytest -p no:cacheprovider
 # Java and Go SDKs: shared conformance vectors, and behaviour against a real nats-server.

@@ -11,7 +11,7 @@ import os
 import random
 import secrets
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
@@ -37,7 +37,7 @@ from unitledger_sdk._wire import (
     parse_reply,
 )
 
-__all__ = ["SDK_VERSION", "Extension"]
+__all__ = ["SDK_VERSION", "ChangeStream", "Extension"]
 
 log = logging.getLogger("unitledger_sdk")
 
@@ -76,6 +76,7 @@ class Extension:
         buffer_path: a file that keeps the offline buffer across restarts.
         heartbeat_interval: seconds between heartbeats; by default half the bucket's TTL.
         fail_fast: raise ``ExtensionDisabled`` when a report comes back disabled.
+        connect_timeout: seconds ``open()`` keeps trying to reach NATS before ``Unavailable``.
     """
 
     def __init__(
@@ -91,6 +92,7 @@ class Extension:
         buffer_path: str | os.PathLike[str] | None = None,
         heartbeat_interval: float | None = None,
         fail_fast: bool = False,
+        connect_timeout: float = 10.0,
     ) -> None:
         from unitledger_sdk._wire import check_extension_id
 
@@ -108,6 +110,7 @@ class Extension:
         self.request_timeout = request_timeout
         self.heartbeat_interval = heartbeat_interval
         self.fail_fast = fail_fast
+        self.connect_timeout = connect_timeout
         self.instance_id = secrets.token_hex(8)
         self._buffer = OfflineBuffer(buffer_size, buffer_path)
         self._tracker = StateTracker(self.extension_id)
@@ -156,28 +159,7 @@ class Extension:
         if self._nc is not None:
             return
         self._closed = False
-        try:
-            self._nc = await nats.connect(
-                servers=self.servers,
-                token=self.token,
-                name=f"{self.name} ({self.extension_id}/{self.instance_id})",
-                max_reconnect_attempts=-1,
-                reconnect_time_wait=0.5,
-                connect_timeout=min(self.request_timeout, 5.0),
-                allow_reconnect=True,
-                reconnected_cb=self._on_reconnected,
-                error_cb=self._on_error,
-            )
-        except nats.errors.Error as exc:
-            if "authorization" in str(exc).lower():
-                raise Unauthorized(f"NATS refused the token: {exc}") from None
-            raise Unavailable(
-                f"could not connect to NATS at {', '.join(self.servers)}: {exc}"
-            ) from None
-        except OSError as exc:
-            raise Unavailable(
-                f"could not connect to NATS at {', '.join(self.servers)}: {exc}"
-            ) from None
+        self._nc = await self._connect()
         await self._nc.subscribe(f"{ENFORCEMENT_PREFIX}global", cb=self._on_change)
         await self._nc.subscribe(f"{ENFORCEMENT_PREFIX}ext.{self.extension_id}", cb=self._on_change)
         js = self._nc.jetstream()
@@ -195,6 +177,42 @@ class Extension:
         ]
         if len(self._buffer):
             self._replay_wakeup.set()
+
+    async def _connect(self) -> Any:
+        # nats-py retries a failed first connection forever when reconnecting is allowed;
+        # give up on a refused token at once, and on unreachable servers after connect_timeout.
+        refused: asyncio.Future[Exception] = asyncio.get_running_loop().create_future()
+
+        async def on_error(exc: Exception) -> None:
+            if "authorization" in str(exc).lower() and not refused.done():
+                refused.set_result(exc)
+            await self._on_error(exc)
+
+        attempt: asyncio.Future[Any] = asyncio.ensure_future(
+            nats.connect(
+                servers=self.servers,
+                token=self.token,
+                name=f"{self.name} ({self.extension_id}/{self.instance_id})",
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=0.5,
+                connect_timeout=min(self.connect_timeout, 5.0),
+                allow_reconnect=True,
+                reconnected_cb=self._on_reconnected,
+                error_cb=on_error,
+            )
+        )
+        done, _ = await asyncio.wait(
+            [attempt, refused], timeout=self.connect_timeout, return_when=asyncio.FIRST_COMPLETED
+        )
+        if attempt in done and attempt.exception() is None:
+            return attempt.result()
+        attempt.cancel()
+        with contextlib.suppress(BaseException):
+            await attempt
+        where = ", ".join(self.servers)
+        if refused.done():
+            raise Unauthorized(f"NATS at {where} refused the token: {refused.result()}")
+        raise Unavailable(f"could not connect to NATS at {where} within {self.connect_timeout:g}s")
 
     async def close(self, flush_timeout: float = 5.0) -> None:
         """Send what is buffered (waiting up to ``flush_timeout``), remove the heartbeat, disconnect.
@@ -388,18 +406,13 @@ class Extension:
         self._listeners.append(callback)
         return lambda: self._listeners.remove(callback) if callback in self._listeners else None
 
-    async def enforcement_changes(self) -> AsyncIterator[EnforcementChange]:
-        """Every change from now on, until the extension is closed."""
-        queue: asyncio.Queue[EnforcementChange] = asyncio.Queue()
-        self._queues.add(queue)
-        try:
-            while True:
-                change = await queue.get()
-                if change is _CLOSED:
-                    return
-                yield change
-        finally:
-            self._queues.discard(queue)
+    def enforcement_changes(self) -> ChangeStream:
+        """Every change from this call on, until the extension is closed::
+
+        async for change in ext.enforcement_changes():
+            print(change.key, change.state)
+        """
+        return ChangeStream(self._queues)
 
     async def _on_change(self, msg: Any) -> None:
         try:
@@ -490,3 +503,26 @@ class Extension:
 
 
 _CLOSED: Any = object()
+
+
+class ChangeStream:
+    """An async iterator of enforcement changes; registered when created, so none is missed."""
+
+    def __init__(self, queues: set[asyncio.Queue[EnforcementChange]]) -> None:
+        self._queues = queues
+        self._queue: asyncio.Queue[EnforcementChange] = asyncio.Queue()
+        queues.add(self._queue)
+
+    def __aiter__(self) -> ChangeStream:
+        return self
+
+    async def __anext__(self) -> EnforcementChange:
+        change = await self._queue.get()
+        if change is _CLOSED:
+            self.close()
+            raise StopAsyncIteration
+        return change
+
+    def close(self) -> None:
+        """Stop receiving changes."""
+        self._queues.discard(self._queue)
