@@ -294,9 +294,11 @@ class UnitledgerService:
             extensions = uow.extensions()
         return snapshot(pools, extensions.values(), now), pools, now
 
-    def enforcement(self) -> dict[str, Any]:
+    def enforcement(self, viewer: Principal | None = None) -> dict[str, Any]:
+        """The global state and per-extension states; an extension token sees only its own."""
         snap, _, now = self.snapshot()
         g = snap.global_
+        own = viewer.extension_id if viewer is not None and viewer.role is Role.EXTENSION else None
         return {
             "state": g.state.value,
             "reason": g.reason,
@@ -308,8 +310,19 @@ class UnitledgerService:
             "extensions": {
                 ext: {"state": state.value, "uncovered_dimensions": list(uncovered)}
                 for ext, (state, uncovered) in sorted(snap.extensions.items())
+                if own is None or ext == own
             },
         }
+
+    @staticmethod
+    def may_see(viewer: Principal, change: StateChange) -> bool:
+        """Whether ``viewer`` is told of ``change``: extension tokens hear only the global
+        state and their own extension's."""
+        return (
+            viewer.role is not Role.EXTENSION
+            or change.extension_id is None
+            or change.extension_id == viewer.extension_id
+        )
 
     def window(
         self,

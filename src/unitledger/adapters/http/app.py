@@ -43,16 +43,19 @@ stream_router = APIRouter(tags=["enforcement"])
 
 
 @stream_router.get("/enforcement/stream", responses=problem_responses(401, 403))
-async def enforcement_stream(request: Request, service: Service, _: Caller) -> EventSourceResponse:
+async def enforcement_stream(
+    request: Request, service: Service, principal: Caller
+) -> EventSourceResponse:
     """Server-sent events: a ``state`` event with the current state, then one
     ``enforcement`` event per change, and a ``usage`` event (same shape as ``state``)
     within a second of units used or available changing without a state change.
+    An extension token hears of the global state and its own extension only.
     Browsers may pass the token as ``access_token``."""
     runtime: Runtime = request.app.state.runtime
 
     async def events() -> AsyncIterator[dict[str, str]]:
         async with runtime.broadcaster.subscribe() as queue:
-            current = await asyncio.to_thread(service.enforcement)
+            current = await asyncio.to_thread(service.enforcement, principal)
             yield {"event": "state", "data": json.dumps(current)}
             seen = _totals(current)
             next_check = time.monotonic() + USAGE_CHECK_SECONDS
@@ -62,12 +65,13 @@ async def enforcement_stream(request: Request, service: Service, _: Caller) -> E
                     change = await asyncio.wait_for(queue.get(), timeout=wait)
                 except TimeoutError:
                     next_check = time.monotonic() + USAGE_CHECK_SECONDS
-                    current = await asyncio.to_thread(service.enforcement)
+                    current = await asyncio.to_thread(service.enforcement, principal)
                     if _totals(current) != seen:
                         seen = _totals(current)
                         yield {"event": "usage", "data": json.dumps(current)}
                     continue
-                yield {"event": "enforcement", "data": json.dumps(change.to_dict())}
+                if service.may_see(principal, change):
+                    yield {"event": "enforcement", "data": json.dumps(change.to_dict())}
 
     return EventSourceResponse(events(), ping=15)
 

@@ -129,9 +129,9 @@ def timeseries(
 
 
 @router.get("/enforcement", response_model=Enforcement, responses=problem_responses(401, 403))
-def enforcement(service: Service, _: Caller) -> dict[str, Any]:
-    """Current global state and every known extension's state."""
-    return service.enforcement()
+def enforcement(service: Service, principal: Caller) -> dict[str, Any]:
+    """Current global state and every known extension's state (an extension token: its own)."""
+    return service.enforcement(principal)
 
 
 @router.get(
