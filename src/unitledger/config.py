@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     nats_url: str | None = None
     nats_port: int = 4222
     nats_monitor_port: int | None = None
+    nats_kv_replicas: int = Field(default=1, ge=1, le=5)
     vendor_public_key: str | None = None
     demo: bool = False
     admin_token: str | None = None
@@ -49,6 +50,7 @@ class Settings(BaseSettings):
     max_concurrent_requests: int = Field(default=1000, ge=1)
     heartbeat_ttl_seconds: float = Field(default=60.0, gt=0)
     enforcement_tick_seconds: float = Field(default=5.0, gt=0)
+    clock_rollback_tolerance_seconds: float = Field(default=300, ge=0)
     report_max_past_seconds: float = Field(default=7 * 86400, gt=0)
     report_max_future_seconds: float = Field(default=300, ge=0)
     auth_failures_per_minute: int = Field(default=30, ge=1)

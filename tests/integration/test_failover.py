@@ -10,10 +10,12 @@ and pools, totals and the hash chain are exact.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import nats
 import pytest
 
 from ledger_checks import check_charging
@@ -27,6 +29,18 @@ pytestmark = [pytest.mark.slow, pytest.mark.nats]
 REPORTS = 500
 
 
+async def bucket_replicas(seed_urls: str) -> dict[str, int]:
+    nc = await nats.connect(servers=seed_urls.split(","), connect_timeout=2)
+    try:
+        js = nc.jetstream(timeout=5)
+        return {
+            name: (await js.stream_info(name)).config.num_replicas
+            for name in ("KV_unitledger_enforcement", "KV_unitledger_heartbeats")
+        }
+    finally:
+        await nc.close()
+
+
 def test_killing_a_replica_and_a_nats_node_under_load_loses_and_doubles_nothing(
     tmp_path: Path, vendor_key: KeyPair, database_url: str
 ) -> None:
@@ -34,9 +48,17 @@ def test_killing_a_replica_and_a_nats_node_under_load_loses_and_doubles_nothing(
     with (
         running_cluster(tmp_path / "nats") as cluster,
         running_replicas(
-            tmp_path, vendor_key, database_url, 3, {"UNITLEDGER_NATS_URL": cluster.seed_urls}
+            tmp_path,
+            vendor_key,
+            database_url,
+            3,
+            {"UNITLEDGER_NATS_URL": cluster.seed_urls, "UNITLEDGER_NATS_KV_REPLICAS": "3"},
         ) as replicas,
     ):
+        assert asyncio.run(bucket_replicas(cluster.seed_urls)) == {
+            "KV_unitledger_enforcement": 3,
+            "KV_unitledger_heartbeats": 3,
+        }
         replicas[1].install_license(
             license_id="LIC-SOONER", capacity_units=400, expires_at=stamp(now + timedelta(days=30))
         )

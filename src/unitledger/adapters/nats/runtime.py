@@ -40,16 +40,20 @@ def public_url(url: str) -> str:
     return ",".join(shown)
 
 
-async def ensure_bucket(js: Any, name: str, *, ttl: float | None) -> Any:
-    """Create a history-1 KV bucket, or bring an existing one's TTL in line with settings."""
-    config = KeyValueConfig(bucket=name, history=1, ttl=ttl, storage=StorageType.FILE)
+async def ensure_bucket(js: Any, name: str, *, ttl: float | None, replicas: int = 1) -> Any:
+    """Create a history-1 KV bucket, or bring an existing one's TTL and replica count
+    in line with settings (a bucket on a NATS cluster survives a lost node with R3)."""
+    config = KeyValueConfig(
+        bucket=name, history=1, ttl=ttl, storage=StorageType.FILE, replicas=replicas
+    )
     try:
         return await js.create_key_value(config)
     except nats.js.errors.BadRequestError:
         info = await js.stream_info(f"KV_{name}")
         wanted = ttl or 0.0
-        if (info.config.max_age or 0.0) != wanted:
+        if (info.config.max_age or 0.0) != wanted or info.config.num_replicas != replicas:
             info.config.max_age = wanted
+            info.config.num_replicas = replicas
             await js.update_stream(info.config)
         return await js.key_value(name)
 
@@ -94,8 +98,10 @@ class NatsRuntime:
     async def start(self) -> None:
         settings = self.settings
         if settings.nats_url:
+            # A cluster is given as a comma-separated seed list; the client fails over
+            # between them and learns the rest of the cluster from the servers.
             self.nc = await nats.connect(
-                settings.nats_url,
+                [url.strip() for url in settings.nats_url.split(",") if url.strip()],
                 name="unitledger-server",
                 max_reconnect_attempts=-1,
                 reconnect_time_wait=0.5,
@@ -128,8 +134,11 @@ class NatsRuntime:
             self.callout = AuthCallout(self.service, key)
             await self.callout.start(self.nc)
         js = self.nc.jetstream()
-        enforcement_kv = await ensure_bucket(js, ENFORCEMENT_BUCKET, ttl=None)
-        heartbeat_kv = await ensure_bucket(js, HEARTBEAT_BUCKET, ttl=settings.heartbeat_ttl_seconds)
+        replicas = settings.nats_kv_replicas
+        enforcement_kv = await ensure_bucket(js, ENFORCEMENT_BUCKET, ttl=None, replicas=replicas)
+        heartbeat_kv = await ensure_bucket(
+            js, HEARTBEAT_BUCKET, ttl=settings.heartbeat_ttl_seconds, replicas=replicas
+        )
         self.publisher = NatsPublisher(self.nc, enforcement_kv, self.seen)
         self.relay = EnforcementRelay(self.broadcaster, self.seen, self.publisher.replica_id)
         await self.relay.start(self.nc)
