@@ -129,6 +129,7 @@ def build_service(settings: Settings, *, clock: Clock = utc_now, migrate: bool =
         batch_max_delay=settings.batch_max_delay_ms / 1000,
         max_in_flight=settings.max_in_flight,
         tick_seconds=settings.enforcement_tick_seconds,
+        clock_tolerance=timedelta(seconds=settings.clock_rollback_tolerance_seconds),
     )
     chargeback = build_chargeback(settings, engine, service, clock)
     service.batch_listeners.append(chargeback.usage_stored)

@@ -14,6 +14,7 @@ from unitledger.domain.charging import (
     convert,
     pool_for,
 )
+from unitledger.domain.clock import ClockReading, read_clock, with_clock_warning
 from unitledger.domain.enforcement import (
     WARNING_RATIO,
     EnforcementState,
@@ -50,6 +51,7 @@ __all__ = [
     "Assessment",
     "Charge",
     "Charged",
+    "ClockReading",
     "EnforcementState",
     "GlobalEnforcement",
     "License",
@@ -75,6 +77,8 @@ __all__ = [
     "parse_report",
     "period_key",
     "pool_for",
+    "read_clock",
     "record_hash",
     "to_micros",
+    "with_clock_warning",
 ]

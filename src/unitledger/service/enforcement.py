@@ -14,6 +14,7 @@ from unitledger.domain import (
     global_enforcement,
     period_key,
     pool_for,
+    with_clock_warning,
 )
 from unitledger.service.ports import ExtensionRow, StateChange, UnitOfWork
 
@@ -41,9 +42,13 @@ class Snapshot:
 
 
 def snapshot(
-    pools: Sequence[LicensePool], extensions: Iterable[ExtensionRow], now: datetime
+    pools: Sequence[LicensePool],
+    extensions: Iterable[ExtensionRow],
+    now: datetime,
+    clock_warning: str | None = None,
 ) -> Snapshot:
-    overall = global_enforcement(pools, now)
+    """States at ``now``; ``clock_warning`` (a clock set back) raises OK to WARNING."""
+    overall = with_clock_warning(global_enforcement(pools, now), clock_warning)
     states = {
         ext.extension_id: extension_state(
             ext.extension_id, ext.uncovered, pools, overall.state, now
@@ -65,6 +70,7 @@ def evaluate_states(
     uow: UnitOfWork,
     pools: Sequence[LicensePool],
     now: datetime,
+    clock_warning: str | None = None,
 ) -> tuple[Snapshot, list[StateChange]]:
     """Compute current states, store the ones that changed, and return those changes.
 
@@ -72,7 +78,7 @@ def evaluate_states(
     same change: the second sees the first one's stored state.
     """
     extensions = uow.extensions()
-    snap = snapshot(pools, extensions.values(), now)
+    snap = snapshot(pools, extensions.values(), now, clock_warning)
     stored = uow.states()
     changes: list[StateChange] = []
 

@@ -125,11 +125,13 @@ def record_batch(
     now: datetime,
     *,
     replay_of: Mapping[int, int] | None = None,
+    clock_warning: str | None = None,
 ) -> BatchResult:
     """Apply ``reports`` in order. Returns one outcome (or error) per report.
 
     ``replay_of`` maps a report's position to the quarantine entry it replays,
-    so that entry is marked replayed in the same transaction.
+    so that entry is marked replayed in the same transaction. ``clock_warning`` is
+    the clock guard's reason to flag the global state, if any.
     """
     seq, prev_hash = uow.lock_head()
     pools = load_pools(uow, now, lock=True)
@@ -268,7 +270,7 @@ def record_batch(
 
     # Extensions must exist before their states are evaluated.
     uow.save_extensions(touched.values())
-    snap, changes = evaluate_states(uow, pools, now)
+    snap, changes = evaluate_states(uow, pools, now, clock_warning)
     outcomes: list[ReportOutcome | UnitledgerError] = []
     for report, draft in zip(reports, drafts, strict=True):
         if isinstance(draft, UnitledgerError):

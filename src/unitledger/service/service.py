@@ -36,6 +36,7 @@ from unitledger.errors import (
 )
 from unitledger.service.auth import Principal, Role, hash_token, new_token, require
 from unitledger.service.batcher import BatchWriter
+from unitledger.service.clock_guard import ClockGuard
 from unitledger.service.enforcement import Snapshot, evaluate_states, load_pools, snapshot
 from unitledger.service.ingest import BatchResult, ReportOutcome, record_batch
 from unitledger.service.ports import Clock, Publisher, StateChange, UnitOfWork, UnitOfWorkFactory
@@ -96,6 +97,7 @@ class UnitledgerService:
         batch_max_delay: float = 0.002,
         max_in_flight: int = 20_000,
         tick_seconds: float = 5.0,
+        clock_tolerance: timedelta = timedelta(minutes=5),
     ) -> None:
         self.unit_of_work = unit_of_work
         self.queries = queries
@@ -105,6 +107,7 @@ class UnitledgerService:
         self.vendor_keys = vendor_keys
         self.limits = limits
         self.tick_seconds = tick_seconds
+        self.clock_guard = ClockGuard(clock_tolerance)
         self.writer = BatchWriter(
             self._apply_batch,
             on_committed=self._after_batch,
@@ -149,14 +152,18 @@ class UnitledgerService:
         await self._publish(changes)
         return changes
 
+    def now(self) -> datetime:
+        """The time read paths judge licenses at: never before the latest time seen."""
+        return self.clock_guard.effective(self.clock())
+
     def _evaluate(self) -> list[StateChange]:
-        now = self.clock()
         with self.unit_of_work() as uow:
             # Every path that stores enforcement states takes the ledger lock first, so
             # replicas evaluating at once announce each change exactly once.
             uow.lock_head()
+            now = self.clock_guard.observe(uow, self.clock())
             pools = load_pools(uow, now, lock=True)
-            snap, changes = evaluate_states(uow, pools, now)
+            snap, changes = evaluate_states(uow, pools, now, self.clock_guard.warning)
         self.last_snapshot = snap
         return changes
 
@@ -185,9 +192,10 @@ class UnitledgerService:
         return await self.writer.submit(report)
 
     def _apply_batch(self, reports: Sequence[UsageReport]) -> BatchResult:
-        now = self.clock()
         with self.unit_of_work() as uow:
-            result = record_batch(uow, reports, now)
+            uow.lock_head()
+            now = self.clock_guard.observe(uow, self.clock())
+            result = record_batch(uow, reports, now, clock_warning=self.clock_guard.warning)
         self.last_snapshot = result.snapshot
         return result
 
@@ -215,7 +223,7 @@ class UnitledgerService:
         """Verify and install a signed license file; nothing changes if it is refused."""
         require(principal, Role.ADMIN)
         payload, license = self.verify_license_file(data)
-        now = self.clock()
+        now = self.now()
         status = license_status(license, None, now)
         if status is LicenseStatus.EXPIRED:
             raise InvalidLicense(
@@ -228,6 +236,7 @@ class UnitledgerService:
         def install() -> list[StateChange]:
             with self.unit_of_work() as uow:
                 uow.lock_head()
+                now = self.clock_guard.observe(uow, self.clock())
                 uow.add_license(license, canonical_json(payload), text, now)
                 uow.audit(
                     principal.actor,
@@ -237,7 +246,7 @@ class UnitledgerService:
                     now,
                 )
                 pools = load_pools(uow, now, lock=True)
-                snap, changes = evaluate_states(uow, pools, now)
+                snap, changes = evaluate_states(uow, pools, now, self.clock_guard.warning)
             self.last_snapshot = snap
             return changes
 
@@ -247,15 +256,15 @@ class UnitledgerService:
 
     async def revoke_license(self, license_id: str, principal: Principal) -> dict[str, Any]:
         require(principal, Role.ADMIN)
-        now = self.clock()
 
         def revoke() -> list[StateChange]:
             with self.unit_of_work() as uow:
                 uow.lock_head()
+                now = self.clock_guard.observe(uow, self.clock())
                 uow.revoke_license(license_id, now, principal.actor)
                 uow.audit(principal.actor, "license.revoke", license_id, "{}", now)
                 pools = load_pools(uow, now, lock=True)
-                snap, changes = evaluate_states(uow, pools, now)
+                snap, changes = evaluate_states(uow, pools, now, self.clock_guard.warning)
             self.last_snapshot = snap
             return changes
 
@@ -264,7 +273,7 @@ class UnitledgerService:
         return self.license(license_id)
 
     def pools(self, now: datetime | None = None) -> list[LicensePool]:
-        now = now or self.clock()
+        now = now or self.now()
         with self.unit_of_work_read() as uow:
             return load_pools(uow, now, lock=False)
 
@@ -273,7 +282,7 @@ class UnitledgerService:
         return self.unit_of_work(write=False)
 
     def licenses(self) -> list[dict[str, Any]]:
-        now = self.clock()
+        now = self.now()
         with self.unit_of_work_read() as uow:
             rows = uow.licenses()
             pools = load_pools(uow, now, lock=False)
@@ -288,11 +297,12 @@ class UnitledgerService:
 
     # -- enforcement and usage ------------------------------------------------
     def snapshot(self) -> tuple[Snapshot, list[LicensePool], datetime]:
-        now = self.clock()
+        now = self.now()
         with self.unit_of_work_read() as uow:
             pools = load_pools(uow, now, lock=False)
             extensions = uow.extensions()
-        return snapshot(pools, extensions.values(), now), pools, now
+        snap = snapshot(pools, extensions.values(), now, self.clock_guard.warning)
+        return snap, pools, now
 
     def enforcement(self, viewer: Principal | None = None) -> dict[str, Any]:
         """The global state and per-extension states; an extension token sees only its own."""
@@ -491,9 +501,16 @@ class UnitledgerService:
         replay_of = {i: r["quarantine_id"] for i, r in enumerate(rows)}
 
         def apply() -> BatchResult:
-            now = self.clock()
             with self.unit_of_work() as uow:
-                return record_batch(uow, reports, now, replay_of=replay_of)
+                uow.lock_head()
+                now = self.clock_guard.observe(uow, self.clock())
+                return record_batch(
+                    uow,
+                    reports,
+                    now,
+                    replay_of=replay_of,
+                    clock_warning=self.clock_guard.warning,
+                )
 
         result = await asyncio.to_thread(apply)
         await self._publish(result.changes)
