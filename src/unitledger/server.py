@@ -111,6 +111,11 @@ async def serve(
             port=settings.port,
             log_level=settings.log_level,
             access_log=False,
+            # h11, not httptools: httptools drops the body of any request that offers
+            # an upgrade, and every stock JDK HttpClient offers `Upgrade: h2c` on
+            # cleartext POSTs (uvicorn issue 2722). h11 declines the offer and reads
+            # the body as RFC 9110 section 7.8 says.
+            http="h11",
             lifespan="on",
             timeout_graceful_shutdown=10,
         )
