@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -86,10 +87,15 @@ def control_handler(harness: Harness) -> type[BaseHTTPRequestHandler]:
             if action is None:
                 self._answer(404, {"error": f"no control action {self.path}"})
                 return
+            started = time.monotonic()
             try:
                 self._answer(200, action())
             except Exception as exc:
                 self._answer(500, {"error": f"{type(exc).__name__}: {exc}"})
+            finally:
+                # Visible in the test log, so a slow outage step shows which half was slow.
+                elapsed = time.monotonic() - started
+                sys.stderr.write(f"harness: {self.path} took {elapsed:.2f}s\n")
 
         def _answer(self, status: int, payload: object) -> None:
             data = json.dumps(payload).encode()
