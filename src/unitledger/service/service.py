@@ -47,6 +47,9 @@ __all__ = ["UnitledgerService", "period_start"]
 
 log = logging.getLogger(__name__)
 
+# Most points one time-series answer holds: about a year of hours or 27 years of days.
+MAX_POINTS = 10_000
+
 # Seconds a verified token is remembered (bounds how long a revocation takes on other replicas).
 PRINCIPAL_TTL = 5.0
 
@@ -409,11 +412,25 @@ class UnitledgerService:
         win = self.window(start, end, pools, now)
         span = win.end - win.start
         if bucket == "auto":
-            bucket = "hour" if span <= timedelta(days=3) else "day"
+            bucket = (
+                "hour"
+                if span <= timedelta(days=3)
+                else "day"
+                if span <= timedelta(days=MAX_POINTS)
+                else "week"
+            )
         sizes = {"hour": 3600, "day": 86400, "week": 7 * 86400}
         if bucket not in sizes:
             raise ValidationFailed("bucket must be hour, day, week or auto", field="bucket")
         size_us = sizes[bucket] * 1_000_000
+        points_wanted = span.total_seconds() / sizes[bucket]
+        if points_wanted > MAX_POINTS:
+            # Each point is built in memory: an unbounded window would stall the server.
+            raise ValidationFailed(
+                f"the window holds {points_wanted:,.0f} {bucket} buckets; at most "
+                f"{MAX_POINTS:,} — narrow start/end or choose a larger bucket",
+                field="end",
+            )
         s_us, e_us = to_micros(win.start), to_micros(win.end)
         s_us -= s_us % 3_600_000_000
         # Usage charged before the window, in the current period, starts the cumulative line.

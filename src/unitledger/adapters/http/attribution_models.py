@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
 
-from unitledger.adapters.http.models import Model
+from unitledger.adapters.http.models import Model, Priority, StoredId
 
 Method = Literal["auto", "manual"]
 
@@ -53,7 +53,7 @@ class RuleIn(Model):
     extension_pattern: str = Field(default="*", max_length=128, examples=["oracle-*"])
     account_pattern: str = Field(default="*", max_length=128, examples=["*@finance"])
     business_unit_id: str = Field(max_length=64)
-    priority: int = 0
+    priority: Priority = 0
     description: str | None = Field(default=None, max_length=2000)
 
 
@@ -61,7 +61,7 @@ class RulePatch(Model):
     extension_pattern: str | None = Field(default=None, max_length=128)
     account_pattern: str | None = Field(default=None, max_length=128)
     business_unit_id: str | None = Field(default=None, max_length=64)
-    priority: int | None = None
+    priority: Priority | None = None
     description: str | None = Field(default=None, max_length=2000)
 
 
@@ -111,7 +111,7 @@ class ReorderIn(Model):
 class SelectionIn(Model):
     """Records to act on: the listed ids, or every record matching all given filters."""
 
-    record_ids: list[int] | None = Field(default=None, max_length=100_000)
+    record_ids: list[StoredId] | None = Field(default=None, max_length=100_000)
     extension_id: str | None = Field(default=None, max_length=64)
     account: str | None = Field(default=None, max_length=128)
     start: datetime | None = None

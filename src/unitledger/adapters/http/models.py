@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 State = Literal["OK", "WARNING", "UNLICENSED"]
 ExtensionState = Literal["OK", "WARNING", "UNLICENSED", "DISABLED"]
+
+
+# Identifiers and integers stored in the database: larger values are a 400, not an
+# overflow inside the driver.
+MAX_STORED_ID = 2**63 - 1
+StoredId = Annotated[int, Field(ge=0, le=MAX_STORED_ID)]
+Priority = Annotated[int, Field(ge=-(2**31), le=2**31 - 1)]
 
 
 class Model(BaseModel):
@@ -213,7 +220,7 @@ class QuarantineItem(Model):
 
 
 class ReplayIn(Model):
-    ids: list[int] | None = Field(default=None, max_length=10_000)
+    ids: list[StoredId] | None = Field(default=None, max_length=10_000)
     extension_id: str | None = Field(default=None, max_length=64)
 
 

@@ -29,7 +29,7 @@ from unitledger.adapters.http.attribution_models import (
     SelectionIn,
 )
 from unitledger.adapters.http.deps import Admin, Viewer, runtime_of
-from unitledger.adapters.http.models import problem_responses
+from unitledger.adapters.http.models import MAX_STORED_ID, problem_responses
 from unitledger.domain import to_micros
 from unitledger.errors import Unavailable
 from unitledger.service.allocation import Chargeback, ReportQuery
@@ -282,7 +282,8 @@ def audit(
     _: Viewer,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     before: Annotated[
-        int | None, Query(ge=1, description="Entries older than this audit_id.")
+        int | None,
+        Query(ge=1, le=MAX_STORED_ID, description="Entries older than this audit_id."),
     ] = None,
 ) -> list[dict[str, Any]]:
     """Manual attributions, clears, re-applications and deletions: who, when, from, to, how many."""

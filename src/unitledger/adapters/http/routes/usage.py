@@ -6,11 +6,12 @@ import secrets
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Path, Query, Request
 
 from unitledger.adapters.http.body import read_json
 from unitledger.adapters.http.deps import Caller, Service, Viewer
 from unitledger.adapters.http.models import (
+    MAX_STORED_ID,
     Enforcement,
     MetricValue,
     RecordPage,
@@ -76,7 +77,7 @@ def records(
     unattributed: bool = False,
     start: datetime | None = None,
     end: datetime | None = None,
-    cursor: Annotated[int | None, Query(ge=0)] = None,
+    cursor: Annotated[int | None, Query(ge=0, le=MAX_STORED_ID)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     """Usage records, newest first. Pass ``next_cursor`` back as ``cursor`` for the next page."""
@@ -97,7 +98,9 @@ def records(
     response_model=UsageRecordOut,
     responses=problem_responses(401, 403, 404),
 )
-def record(record_id: int, service: Service, _: Viewer) -> dict[str, Any]:
+def record(
+    record_id: Annotated[int, Path(ge=0, le=MAX_STORED_ID)], service: Service, _: Viewer
+) -> dict[str, Any]:
     found = service.queries.record(record_id)
     if found is None:
         raise NotFound(f"no usage record with id {record_id}", field="record_id")
