@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
 import json
 import logging
 import os
 import shutil
+import signal
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,6 +82,37 @@ class EmbeddedNatsConfig:
         return "\n".join(lines) + "\n"
 
 
+PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
+
+
+def _die_with_parent() -> None:
+    """In the child: ask Linux to kill it when unitledger dies, even by SIGKILL.
+
+    Otherwise an orphaned nats-server keeps the port (and the old internal password),
+    and the restarted unitledger could not take its place.
+    """
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _stop_stale(pid_file: Path, conf: Path) -> None:
+    """Stop a nats-server left from an earlier run of this data directory, if any."""
+    try:
+        pid = int(pid_file.read_text().strip())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (OSError, ValueError):
+        return
+    if str(conf).encode() not in cmdline:
+        return  # the pid was reused by something else
+    log.warning("stopping nats-server %d left by an earlier run", pid)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    for _ in range(100):
+        if not Path(f"/proc/{pid}").exists():
+            return
+        time.sleep(0.02)
+
+
 class EmbeddedNats:
     """Starts nats-server with a generated config, restarts it if it dies, stops it on exit."""
 
@@ -113,13 +148,21 @@ class EmbeddedNats:
 
     async def _spawn(self, conf: Path) -> None:
         timeout = self.start_timeout
+        pid_file = self.workdir / "nats-server.pid"
+        _stop_stale(pid_file, conf)
         log_file = (self.workdir / "nats-server.log").open("ab")
         try:
             self._proc = await asyncio.create_subprocess_exec(
-                self.binary, "-c", str(conf), stdout=log_file, stderr=log_file
+                self.binary,
+                "-c",
+                str(conf),
+                stdout=log_file,
+                stderr=log_file,
+                preexec_fn=_die_with_parent,
             )
         finally:
             log_file.close()
+        pid_file.write_text(str(self._proc.pid))
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
             if self._proc.returncode is not None:
