@@ -12,12 +12,14 @@ from strategies import NOW, dimensions, licenses, pools
 
 from unitledger.domain import (
     Charged,
+    Cost,
     License,
     LicensePool,
     Period,
     PoolUsage,
     Uncovered,
     assess,
+    assess_batch,
     convert,
 )
 
@@ -155,3 +157,50 @@ def test_reports_split_or_whole_charge_the_same_units(lic: License, values: list
         current = list(part.pools)
     assert isinstance(whole, Charged)
     assert math.isclose(total, whole.units, rel_tol=1e-9, abs_tol=1e-6)
+
+
+def _one_by_one(
+    reports: list[tuple[str, dict[str, float]]], pool_list: list[LicensePool]
+) -> tuple[list[Cost | Uncovered], tuple[LicensePool, ...]]:
+    current: tuple[LicensePool, ...] = tuple(pool_list)
+    results: list[Cost | Uncovered] = []
+    for extension_id, dims in reports:
+        result = assess(extension_id, dims, current, NOW)
+        if isinstance(result, Charged):
+            current = result.pools
+            results.append(
+                Cost(result.units, result.units_by_dimension, result.rates, result.charges)
+            )
+        else:
+            results.append(result)
+    return results, current
+
+
+@given(
+    pools(max_size=4),
+    st.lists(
+        st.tuples(st.sampled_from(["oracle-cdc", "kafka-sink"]), dimensions()),
+        max_size=30,
+    ),
+)
+def test_batch_charging_gives_exactly_what_assessing_report_by_report_gives(
+    pool_list: list[LicensePool], reports: list[tuple[str, dict[str, float]]]
+) -> None:
+    batch = assess_batch(reports, pool_list, NOW)
+    expected, final = _one_by_one(reports, pool_list)
+    assert batch.results == expected
+    assert batch.pools == final
+
+
+def test_batch_charging_stops_using_a_license_that_fills_up_without_grace() -> None:
+    base = make("ONLY", 10, 5)
+    only = replace(base, license=replace(base.license, grace_days=0))
+    reports = [("x", {"tables_replicated": 6.0})] * 3
+    batch = assess_batch(reports, [only], NOW)
+    assert batch.results == _one_by_one(reports, [only])[0]
+    first, second, third = batch.results
+    assert isinstance(first, Cost) and isinstance(second, Cost)
+    assert second.charges[0].over_units == 2.0
+    assert isinstance(third, Uncovered) and third.unlicensed
+    assert batch.pools[0].pool.used_units == 12.0
+    assert batch.pools[0].pool.exhausted_at == NOW

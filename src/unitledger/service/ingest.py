@@ -17,10 +17,10 @@ from datetime import datetime
 from typing import Any
 
 from unitledger.domain import (
-    Charged,
+    Cost,
     EnforcementState,
     UsageReport,
-    assess,
+    assess_batch,
     canonical_json,
     record_hash,
     to_micros,
@@ -107,7 +107,7 @@ def _from_existing(found: ExistingReport) -> _Draft:
     )
 
 
-def _charges_json(charged: Charged) -> list[dict[str, Any]]:
+def _charges_json(charged: Cost) -> list[dict[str, Any]]:
     return [
         {
             "license_id": c.license_id,
@@ -145,18 +145,31 @@ def record_batch(
                 del existing[(r.extension_id, r.idempotency_key)]
     attributor = uow.attributor()
     known = uow.extensions({r.extension_id for r in reports})
-    touched: dict[str, ExtensionRow] = {}
+    now_us = to_micros(now)
+    fingerprints = [r.fingerprint() for r in reports]
+    # Which reports are new (not stored before, not repeated earlier in the batch):
+    # only those are charged, in order, against the pools as the previous ones left them.
+    fresh: set[tuple[str, str]] = set()
+    to_assess: list[tuple[str, Mapping[str, float]]] = []
+    for report in reports:
+        key = (report.extension_id, report.idempotency_key)
+        if key not in existing and key not in fresh:
+            fresh.add(key)
+            to_assess.append((report.extension_id, report.dimensions))
+    batch = assess_batch(to_assess, pools, now)
+    assessments = iter(batch.results)
+    new_reports: dict[str, int] = {}
+    new_uncovered: dict[str, set[str]] = {}
     drafts: list[_Draft | UnitledgerError] = []
     records: list[dict[str, Any]] = []
     rollups: dict[tuple[int, str, str, str, str], list[float]] = defaultdict(lambda: [0.0, 0.0, 0])
     counters: dict[tuple[str, str], int] = defaultdict(int)
     seen: dict[tuple[str, str], tuple[str, int]] = {}
-    now_us = to_micros(now)
     total_units = 0.0
 
     for position, report in enumerate(reports):
         key = (report.extension_id, report.idempotency_key)
-        fingerprint = report.fingerprint()
+        fingerprint = fingerprints[position]
         prior = existing.get(key)
         if prior is not None or key in seen:
             prior_fp = prior.fingerprint if prior is not None else seen[key][0]
@@ -177,22 +190,18 @@ def record_batch(
                 )
             continue
         seen[key] = (fingerprint, position)
-        counters[(CHECKS, report.extension_id)] += 1
-        ext = (
-            touched.get(report.extension_id)
-            or known.get(report.extension_id)
-            or ExtensionRow(report.extension_id, now_us, None, (), 0)
-        )
-        assessment = assess(report.extension_id, report.dimensions, pools, now)
+        extension_id = report.extension_id
+        counters[(CHECKS, extension_id)] += 1
+        assessment = next(assessments)
         occurred_us = to_micros(report.occurred_at)
-        if not isinstance(assessment, Charged) and replay_of and position in replay_of:
+        if not isinstance(assessment, Cost) and replay_of and position in replay_of:
             # Still not covered: the quarantined report stays where it is.
             drafts.append(_Draft(quarantine_id=replay_of[position], reason=assessment.reason))
             continue
-        if not isinstance(assessment, Charged):
+        if not isinstance(assessment, Cost):
             quarantine_id = uow.insert_quarantine(
                 {
-                    "extension_id": report.extension_id,
+                    "extension_id": extension_id,
                     "account": report.account,
                     "idempotency_key": report.idempotency_key,
                     "fingerprint": fingerprint,
@@ -204,40 +213,40 @@ def record_batch(
                     "status": "held",
                 }
             )
-            uncovered = tuple(sorted(set(ext.uncovered) | set(assessment.dimensions)))
-            touched[report.extension_id] = replace(ext, uncovered=uncovered, last_report_us=now_us)
+            new_uncovered.setdefault(extension_id, set()).update(assessment.dimensions)
+            new_reports.setdefault(extension_id, 0)
             drafts.append(_Draft(quarantine_id=quarantine_id, reason=assessment.reason))
             continue
-        pools = list(assessment.pools)
         seq += 1
         charges = _charges_json(assessment)
+        by_dimension = assessment.units_by_dimension
         digest = record_hash(
             record_id=seq,
-            extension_id=report.extension_id,
+            extension_id=extension_id,
             account=report.account,
             idempotency_key=report.idempotency_key,
             occurred_at_us=occurred_us,
             received_at_us=now_us,
             dimensions=report.dimensions,
-            units_by_dimension=assessment.units_by_dimension,
+            units_by_dimension=by_dimension,
             units=assessment.units,
             rates=assessment.rates,
             charges=charges,
             prev_hash=prev_hash,
         )
-        attribution = attributor.attribute(report.extension_id, report.account)
+        attribution = attributor.attribute(extension_id, report.account)
         bu = attribution.business_unit_id if attribution else None
         records.append(
             {
                 "record_id": seq,
-                "extension_id": report.extension_id,
+                "extension_id": extension_id,
                 "account": report.account,
                 "idempotency_key": report.idempotency_key,
                 "fingerprint": fingerprint,
                 "occurred_at_us": occurred_us,
                 "received_at_us": now_us,
                 "dimensions": canonical_json(dict(report.dimensions)),
-                "units_by_dimension": canonical_json(dict(assessment.units_by_dimension)),
+                "units_by_dimension": canonical_json(dict(by_dimension)),
                 "units": assessment.units,
                 "rates": canonical_json(dict(assessment.rates)),
                 "charges": canonical_json(charges),
@@ -253,23 +262,28 @@ def record_batch(
         prev_hash = digest
         hour = occurred_us - occurred_us % HOUR_US
         for name, value in report.dimensions.items():
-            acc = rollups[(hour, report.extension_id, report.account, bu or "", name)]
+            acc = rollups[(hour, extension_id, report.account, bu or "", name)]
             acc[0] += value
-            acc[1] += assessment.units_by_dimension[name]
+            acc[1] += by_dimension[name]
             acc[2] += 1
         total_units += assessment.units
-        touched[report.extension_id] = replace(ext, last_report_us=now_us, reports=ext.reports + 1)
+        new_reports[extension_id] = new_reports.get(extension_id, 0) + 1
         drafts.append(
             _Draft(
                 record_id=seq,
                 units=assessment.units,
-                units_by_dimension=assessment.units_by_dimension,
+                units_by_dimension=by_dimension,
                 license_ids=assessment.license_ids,
             )
         )
 
+    pools = list(batch.pools)
+    touched = [
+        _touched(known.get(extension_id), extension_id, now_us, count, new_uncovered)
+        for extension_id, count in new_reports.items()
+    ]
     # Extensions must exist before their states are evaluated.
-    uow.save_extensions(touched.values())
+    uow.save_extensions(touched)
     snap, changes = evaluate_states(uow, pools, now, clock_warning)
     outcomes: list[ReportOutcome | UnitledgerError] = []
     for report, draft in zip(reports, drafts, strict=True):
@@ -319,6 +333,25 @@ def record_batch(
     if replay_of:
         _mark_replayed(uow, outcomes, replay_of)
     return BatchResult(outcomes, changes, snap, total_units, len(records))
+
+
+def _touched(
+    known: ExtensionRow | None,
+    extension_id: str,
+    now_us: int,
+    reports: int,
+    uncovered: Mapping[str, set[str]],
+) -> ExtensionRow:
+    """An extension's row after this batch: seen now, ``reports`` more, new uncovered names."""
+    base = known or ExtensionRow(extension_id, now_us, None, (), 0)
+    added = uncovered.get(extension_id)
+    return ExtensionRow(
+        extension_id,
+        base.first_seen_us,
+        now_us,
+        tuple(sorted(set(base.uncovered) | added)) if added else base.uncovered,
+        base.reports + reports,
+    )
 
 
 def _mark_replayed(
