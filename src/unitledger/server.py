@@ -90,8 +90,9 @@ async def serve(
             await asyncio.to_thread(load_demo, runtime, echo)
     stoppers: list[Callable[[], Awaitable[None]]] = []
     try:
-        # NATS first, so the service's first enforcement evaluation is broadcast too;
-        # stopped in reverse: the NATS responder drains while the batch writer commits.
+        # NATS first, so the service's first enforcement evaluation is broadcast too.
+        # Stopped in reverse: the NATS responder stops taking reports and answers those in
+        # progress while the batch writer still commits; then the writer drains; then NATS.
         nats_runtime = NatsRuntime(
             settings, runtime.service, runtime.broadcaster, runtime.publisher
         )
@@ -104,6 +105,7 @@ async def serve(
             runtime.chargeback.alerts.add(SubjectAlertPublisher(nats_runtime.nc.publish))
         await runtime.service.start()
         stoppers.append(runtime.service.stop)
+        stoppers.append(nats_runtime.responder.stop)
         app = create_app(runtime, manage_service=False)
         config = uvicorn.Config(
             app,
