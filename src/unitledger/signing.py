@@ -155,6 +155,8 @@ def open_envelope(
         envelope = json.loads(data)
     except (ValueError, UnicodeDecodeError):
         raise InvalidLicense(f"{what} is not valid JSON", field="file") from None
+    except RecursionError:
+        raise InvalidLicense(f"{what} is nested too deeply to be a {what}", field="file") from None
     if not isinstance(envelope, dict) or envelope.get("format") != fmt:
         raise InvalidLicense(
             f"{what} has no format {fmt!r}: is this the right file?", field="format"
