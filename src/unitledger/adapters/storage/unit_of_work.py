@@ -222,18 +222,24 @@ class SqlUnitOfWork:
         )
 
     def existing(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], ExistingReport]:
-        wanted = list(set(keys))
+        # Grouped by extension so both databases look the keys up in the unique
+        # (extension_id, idempotency_key) index; SQLite scans the whole table for a
+        # row-value IN list.
+        by_extension: dict[str, set[str]] = {}
+        for extension_id, idempotency_key in keys:
+            by_extension.setdefault(extension_id, set()).add(idempotency_key)
         found: dict[tuple[str, str], ExistingReport] = {}
-        for chunk in _chunks(wanted):
-            for table, kind in ((t.usage_records, "record"), (t.quarantine, "quarantine")):
-                stmt = select(table).where(
-                    tuple_(table.c.extension_id, table.c.idempotency_key).in_(chunk)
-                )
-                for row in self.conn.execute(stmt).mappings():
-                    key = (row["extension_id"], row["idempotency_key"])
-                    # A replayed quarantined report also has a record; the record wins.
-                    if kind == "record" or key not in found:
-                        found[key] = ExistingReport(kind, row["fingerprint"], dict(row))
+        for extension_id, wanted in by_extension.items():
+            for chunk in _chunks(sorted(wanted)):
+                for table, kind in ((t.usage_records, "record"), (t.quarantine, "quarantine")):
+                    stmt = select(table).where(
+                        table.c.extension_id == extension_id, table.c.idempotency_key.in_(chunk)
+                    )
+                    for row in self.conn.execute(stmt).mappings():
+                        key = (row["extension_id"], row["idempotency_key"])
+                        # A replayed quarantined report also has a record; the record wins.
+                        if kind == "record" or key not in found:
+                            found[key] = ExistingReport(kind, row["fingerprint"], dict(row))
         return found
 
     def insert_records(self, rows: Sequence[dict[str, Any]]) -> None:
