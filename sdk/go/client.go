@@ -73,7 +73,7 @@ func ConnectContext(ctx context.Context, opts Options) (*Client, error) {
 	}
 	if opts.Token == "" {
 		return nil, &Error{Code: "unauthorized", Status: 401, Title: "Authentication required",
-			Detail: "no token: pass Options.Token or set UNITLEDGER_TOKEN to an extension token"}
+			Detail: "no token: pass a token or set UNITLEDGER_TOKEN to an extension token"}
 	}
 	life, cancel := context.WithCancel(context.Background())
 	c := &Client{
@@ -113,7 +113,7 @@ func ConnectContext(ctx context.Context, opts Options) (*Client, error) {
 	)
 	if err != nil {
 		cancel()
-		return nil, connectError(err)
+		return nil, connectError(err, opts)
 	}
 	c.nc = nc
 	c.js, err = jetstream.New(nc)
@@ -132,7 +132,7 @@ func ConnectContext(ctx context.Context, opts Options) (*Client, error) {
 	}
 	if err := nc.FlushWithContext(ctx); err != nil {
 		c.abort()
-		return nil, connectError(err)
+		return nil, connectError(err, opts)
 	}
 	if err := c.readEnforcement(ctx); err != nil {
 		c.abort()
@@ -147,12 +147,16 @@ func ConnectContext(ctx context.Context, opts Options) (*Client, error) {
 }
 
 // connectError turns a refused connection into the SDK's typed error.
-func connectError(err error) error {
+func connectError(err error, opts Options) error {
 	if errors.Is(err, nats.ErrAuthorization) || strings.Contains(strings.ToLower(err.Error()), "authorization") {
 		return &Error{Code: "unauthorized", Status: 401, Title: "Authentication required",
 			Detail: "the server refused the token: use an extension token that exists and is not revoked (unitledger token create --role extension)"}
 	}
-	return fmt.Errorf("unitledger: cannot connect to NATS: %w", err)
+	// The same words in every SDK (sdk/conformance/scenario.md, step 0); the
+	// library's own reason goes to the log.
+	opts.Logger.Warn("unitledger: cannot connect to NATS", "error", err)
+	return &Error{Code: "unavailable", Status: 503, Title: "Service unavailable", Retryable: true,
+		Detail: "cannot connect to unitledger over NATS at " + strings.Join(opts.Servers, ",")}
 }
 
 func (c *Client) abort() {

@@ -114,6 +114,28 @@ func (e *liveEnv) problem(body map[string]any) Error {
 
 func near(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
 
+const refusedTokenDetail = "the server refused the token: use an extension token that exists and is not revoked (unitledger token create --role extension)"
+
+// Step 0: a refused token and an unreachable server, in the same words as every SDK.
+func TestLiveConnectRefusals(t *testing.T) {
+	env := newLiveEnv(t)
+	var typed *Error
+	_, err := Connect(Options{ExtensionID: env.extensionID, Token: "ul_000000000000_refused"})
+	if !errors.Is(err, ErrUnauthorized) || !errors.As(err, &typed) || typed.Code != "unauthorized" ||
+		typed.Detail != refusedTokenDetail {
+		t.Fatalf("refused token: %#v", err)
+	}
+	started := time.Now()
+	_, err = Connect(Options{ExtensionID: env.extensionID, Servers: []string{"nats://127.0.0.1:1"}})
+	if !errors.Is(err, ErrUnavailable) || !errors.As(err, &typed) || typed.Code != "unavailable" ||
+		typed.Detail != "cannot connect to unitledger over NATS at nats://127.0.0.1:1" {
+		t.Fatalf("unreachable server: %#v", err)
+	}
+	if time.Since(started) > 5*time.Second {
+		t.Fatalf("unreachable server took %v to report", time.Since(started))
+	}
+}
+
 func TestLiveConformanceScenario(t *testing.T) {
 	env := newLiveEnv(t)
 	var mu sync.Mutex

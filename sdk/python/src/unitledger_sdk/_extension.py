@@ -49,6 +49,13 @@ ENFORCEMENT_BUCKET = "unitledger_enforcement"
 HEARTBEAT_BUCKET = "unitledger_heartbeats"
 STATUSES = ("OK", "WARNING", "ERROR")
 
+# The same words as the Java and Go SDKs (sdk/conformance/scenario.md, step 0).
+CONNECT_REFUSALS = {
+    "missing": "no token: pass a token or set UNITLEDGER_TOKEN to an extension token",
+    "refused": "the server refused the token: use an extension token that exists and is not"
+    " revoked (unitledger token create --role extension)",
+}
+
 Listener = Callable[[EnforcementChange], Awaitable[None] | None]
 
 
@@ -100,7 +107,7 @@ class Extension:
         self.extension_id = check_extension_id(extension_id)
         self.token = token or os.environ.get("UNITLEDGER_TOKEN")
         if not self.token:
-            raise Unauthorized("pass token=... or set UNITLEDGER_TOKEN to the extension's token")
+            raise Unauthorized(CONNECT_REFUSALS["missing"])
         self.account = account
         if servers is None:
             servers = os.environ.get("UNITLEDGER_NATS_URL", DEFAULT_SERVERS)
@@ -209,10 +216,9 @@ class Extension:
         attempt.cancel()
         with contextlib.suppress(BaseException):
             await attempt
-        where = ", ".join(self.servers)
         if refused.done():
-            raise Unauthorized(f"NATS at {where} refused the token: {refused.result()}")
-        raise Unavailable(f"could not connect to NATS at {where} within {self.connect_timeout:g}s")
+            raise Unauthorized(CONNECT_REFUSALS["refused"])
+        raise Unavailable(f"cannot connect to unitledger over NATS at {','.join(self.servers)}")
 
     async def close(self, flush_timeout: float = 5.0) -> None:
         """Send what is buffered (waiting up to ``flush_timeout``), remove the heartbeat, disconnect.

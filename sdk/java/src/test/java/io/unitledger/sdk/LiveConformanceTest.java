@@ -108,6 +108,24 @@ class LiveConformanceTest {
     }
 
     @Test
+    @Order(0)
+    void refusedTokenAndUnreachableServerAreTypedErrorsInTheSharedWords() {
+        ExtensionRuntime refused = ExtensionRuntime.builder().name("conformance (Java)").extensionId(extensionId)
+                .token("ul_000000000000_refused").build();
+        UnauthorizedException unauthorized = assertThrows(UnauthorizedException.class, refused::start);
+        assertEquals("unauthorized", unauthorized.code());
+        assertEquals("the server refused the token: use an extension token that exists and is not revoked"
+                + " (unitledger token create --role extension)", unauthorized.getMessage());
+        ExtensionRuntime unreachable = ExtensionRuntime.builder().name("conformance (Java)").extensionId(extensionId)
+                .servers("nats://127.0.0.1:1").build();
+        long started = System.nanoTime();
+        UnavailableException unavailable = assertThrows(UnavailableException.class, unreachable::start);
+        assertTrue(System.nanoTime() - started < 5_000_000_000L, "unreachable server reported within 5 s");
+        assertEquals("unavailable", unavailable.code());
+        assertEquals("cannot connect to unitledger over NATS at nats://127.0.0.1:1", unavailable.getMessage());
+    }
+
+    @Test
     @Order(1)
     void connectsEnabled() {
         assertEquals(EnforcementState.OK, runtime.state());

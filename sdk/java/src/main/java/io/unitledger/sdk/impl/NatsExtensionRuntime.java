@@ -82,7 +82,7 @@ public final class NatsExtensionRuntime implements ExtensionRuntime {
         }
         if (settings.token() == null || settings.token().isBlank()) {
             throw new UnauthorizedException("unauthorized", 401, "Authentication required",
-                    "no token: call token(...) on the builder or set UNITLEDGER_TOKEN to an extension token",
+                    "no token: pass a token or set UNITLEDGER_TOKEN to an extension token",
                     null, false);
         }
         this.settings = settings;
@@ -142,9 +142,11 @@ public final class NatsExtensionRuntime implements ExtensionRuntime {
         } catch (IOException | TimeoutException | JetStreamApiException e) {
             started.set(false);
             closeQuietly();
-            throw new UnavailableException("unavailable", 503, "Service unavailable",
-                    "cannot connect to unitledger over NATS at " + String.join(",", settings.servers()) + ": " + e,
-                    null, true);
+            // The same words in every SDK (sdk/conformance/scenario.md, step 0); the cause stays attached.
+            UnavailableException unavailable = new UnavailableException("unavailable", 503, "Service unavailable",
+                    "cannot connect to unitledger over NATS at " + String.join(",", settings.servers()), null, true);
+            unavailable.initCause(e);
+            throw unavailable;
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             started.set(false);
