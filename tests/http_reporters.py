@@ -14,9 +14,12 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
+
+from support import ServerProcess
 
 RATES = {"tables_replicated": 1.0, "bytes_transferred_gb": 0.5}
 
@@ -153,3 +156,14 @@ def check_exactly_once(
         assert by_key[key]["record_id"] == answer["record_id"], (by_key[key], answer)
         assert abs(by_key[key]["units"] - answer["units"]) < 1e-9, (by_key[key], answer)
     return by_key
+
+
+def nats_server_pid(server: ServerProcess) -> int:
+    """The embedded nats-server: a child of the serve process."""
+    assert server.proc is not None
+    pid = server.proc.pid
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    for child in children:
+        if "nats-server" in Path(f"/proc/{child}/cmdline").read_text():
+            return int(child)
+    raise AssertionError(f"no nats-server child of {pid}")

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from unitledger_sdk import Extension
 
-from http_reporters import all_records
+from http_reporters import all_records, nats_server_pid
 from support import ServerProcess
 from unitledger.signing import KeyPair
 
@@ -30,17 +30,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.nats]
 
 CYCLES = 10
 CLIENTS = 4
-
-
-def nats_server_pid(server: ServerProcess) -> int:
-    """The embedded nats-server: a child of the serve process."""
-    assert server.proc is not None
-    pid = server.proc.pid
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    for child in children:
-        if "nats-server" in Path(f"/proc/{child}/cmdline").read_text():
-            return int(child)
-    raise AssertionError(f"no nats-server child of {pid}")
 
 
 async def wait_ready(server: ServerProcess) -> None:
