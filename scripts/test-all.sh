@@ -15,7 +15,7 @@ step() { echo "== $*"; "$@" || { echo "FAILED: $*"; status=1; }; }
 step ruff check src tests bench sdk/python examples/python
 step ruff format --check src tests bench sdk/python examples/python
 step mypy
-step mypy --strict sdk/python/src
+step mypy --strict sdk/python/src sdk/python/tests
 # pytest exits 5 when it collected nothing: that is a failure here, like any other non-zero.
 step pytest -p no:cacheprovider
 # Java and Go SDKs: shared conformance vectors, and behaviour against a real nats-server.
@@ -27,4 +27,9 @@ step mvn -q -B -f sdk/java/pom.xml javadoc:javadoc
 step go -C examples/go vet ./...
 step go -C bench/sdk_parity/go vet ./...
 step mvn -q -B -f examples/java/pom.xml compile
+# The live conformance scenario (sdk/conformance/scenario.md): each SDK against a real
+# `unitledger serve` started by the harness; `timeout` bounds each run (about 30 s each).
+step timeout 300 python sdk/conformance/harness.py run --extension-id conformance-python -- pytest -p no:cacheprovider sdk/python/tests
+step timeout 300 python sdk/conformance/harness.py run --extension-id conformance-go -- go -C sdk/go test -count=1 -tags live ./...
+step timeout 600 python sdk/conformance/harness.py run --extension-id conformance-java -- mvn -q -B -f sdk/java/pom.xml test -Plive -Dtest=LiveConformanceTest
 exit $status

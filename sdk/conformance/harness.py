@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -111,7 +112,13 @@ def control_handler(harness: Harness) -> type[BaseHTTPRequestHandler]:
     return Control
 
 
+def exit_on_sigterm(signum: int, frame: object) -> None:
+    # `timeout` sends SIGTERM: unwind, so the command and the server are stopped too.
+    raise SystemExit(128 + signum)
+
+
 def run(extension_id: str, command: Sequence[str]) -> int:
+    signal.signal(signal.SIGTERM, exit_on_sigterm)
     with tempfile.TemporaryDirectory(prefix="unitledger-conformance-") as tmp:
         harness = Harness(Path(tmp), extension_id)
         harness.start()
