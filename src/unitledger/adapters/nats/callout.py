@@ -42,7 +42,12 @@ _READ_STATE = [
 def permissions_for(principal: Principal) -> dict[str, dict[str, list[str]]]:
     """Publish/subscribe allow-lists for a connection made with ``principal``'s token."""
     if principal.role is Role.ADMIN:
-        return {"pub": {"allow": [">"]}, "sub": {"allow": [">"]}}
+        # Everything but the system subjects: an admin client must not see or answer the
+        # auth callout's requests, which carry other clients' tokens.
+        return {
+            "pub": {"allow": [">"], "deny": ["$SYS.>"]},
+            "sub": {"allow": [">"], "deny": ["$SYS.>"]},
+        }
     if principal.role is Role.EXTENSION and principal.extension_id:
         ext = principal.extension_id
         return {
