@@ -9,6 +9,7 @@ crosses them. Its resident memory is sampled from ``/proc`` during the flood.
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import nats
 import pytest
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
@@ -212,3 +214,51 @@ async def test_the_guard_refuses_declared_and_chunked_oversize_bodies_before_the
     assert small.status_code == 200
     assert small.text == "512"
     assert reached == [b"x" * 512]
+
+
+@pytest.mark.slow
+@pytest.mark.nats
+async def test_a_nats_flood_gets_retryable_overloaded_replies_and_nothing_else_is_lost(
+    tmp_path: Path, vendor_key: KeyPair
+) -> None:
+    server = ServerProcess(
+        tmp_path / "data",
+        vendor_key,
+        extra_env={"UNITLEDGER_MAX_IN_FLIGHT": "20", "UNITLEDGER_BATCH_MAX_SIZE": "10"},
+    )
+    await asyncio.to_thread(server.start)
+    try:
+        server.install_license(capacity_units=10_000_000)
+        nc = await nats.connect(f"nats://127.0.0.1:{server.nats_port}", token=server.admin_token)
+        headers = {"Authorization": f"Bearer {server.admin_token}"}
+
+        async def one(n: int) -> dict[str, Any]:
+            body = {
+                "extension_id": "oracle-cdc",
+                "dimensions": {"tables_replicated": 1},
+                "idempotency_key": f"nats-flood-{n}",
+            }
+            reply = await nc.request(
+                "unitledger.v1.report.oracle-cdc",
+                json.dumps(body).encode(),
+                timeout=60,
+                headers=headers,
+            )
+            answer: dict[str, Any] = json.loads(reply.data)
+            return answer
+
+        answers = await asyncio.gather(*(one(n) for n in range(1500)))
+        await nc.close()
+        ok = [n for n, a in enumerate(answers) if a["ok"]]
+        errors = [a["error"] for a in answers if not a["ok"]]
+        assert errors, "nothing was shed"
+        for error in errors:
+            assert error["code"] == "overloaded", error
+            assert error["retryable"] is True
+            assert "retry" in error["detail"]
+        with server.client() as admin:
+            stored = {int(r["idempotency_key"].rsplit("-", 1)[1]) for r in all_records(admin)}
+        assert stored == set(ok)
+        print(f"\nNATS flood: 1500 requests at once, {len(ok)} stored, {len(errors)} overloaded")
+    finally:
+        await asyncio.to_thread(server.stop)
