@@ -9,5 +9,7 @@ trap 'rm -f "$results"' EXIT
 java -cp "java/target/classes:$(cat java/target/classpath.txt)" bench.SdkParity \
     "$IN_FLIGHT" "$WARMUP" "$DURATION" >>"$results"
 go/target/sdk-parity-go -in-flight "$IN_FLIGHT" -warmup "${WARMUP}s" -duration "${DURATION}s" >>"$results"
+../../.venv/bin/python python_sdk.py --in-flight "$IN_FLIGHT" --warmup "$WARMUP" --duration "$DURATION" \
+    >>"$results"
 
 ../../.venv/bin/python compare.py <"$results"
