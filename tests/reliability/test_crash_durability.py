@@ -12,6 +12,7 @@ stored at most once; ``unitledger ledger verify`` passes over HTTP and offline.
 from __future__ import annotations
 
 import json
+import os
 import random
 import threading
 import time
@@ -24,9 +25,11 @@ from ledger_checks import check_charging
 from support import ServerProcess
 from unitledger.signing import KeyPair
 
-pytestmark = pytest.mark.slow
+# Twenty restarts of a real server: several minutes on a busy 2-core machine.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
-CYCLES = 20
+# bench/soak.py runs the same test with more cycles.
+CYCLES = int(os.environ.get("UNITLEDGER_SOAK_CYCLES", "20"))
 REPORTERS = 6
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -40,6 +41,8 @@ from unitledger.signing import KeyPair
 
 pytestmark = pytest.mark.slow
 
+# bench/soak.py runs the HTTP variant with 10,000 reports and more.
+HTTP_REPORTS = int(os.environ.get("UNITLEDGER_SOAK_REPORTS", "1000"))
 ADMIN = Principal("dup-admin", Role.ADMIN, "duplicates-test")
 Delivery = tuple[int, dict[str, Any]]
 
@@ -172,7 +175,7 @@ async def test_ten_thousand_reports_with_duplicates_and_retries_are_counted_once
 
 def test_duplicates_over_two_http_connections_are_counted_once(server: ServerProcess) -> None:
     server.install_license(capacity_units=10_000_000)
-    p = plan(1_000, 20, seed=12)
+    p = plan(HTTP_REPORTS, 20, seed=12)
     headers = {"Authorization": f"Bearer {server.admin_token}"}
     resends = 0
 

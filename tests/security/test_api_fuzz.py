@@ -22,7 +22,7 @@ import pytest
 from support import ServerProcess
 from unitledger.signing import KeyPair
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 SCHEMATHESIS = str(Path(sys.executable).parent / "schemathesis")
 
