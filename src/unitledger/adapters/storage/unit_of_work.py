@@ -6,8 +6,9 @@ Translates between rows and domain types; decides nothing.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, and_, func, insert, select, true, tuple_, update
@@ -29,7 +30,7 @@ from unitledger.service.ports import (
 if TYPE_CHECKING:
     from unitledger.adapters.storage.attribution import RuleCache
 
-__all__ = ["SqlUnitOfWork", "upsert"]
+__all__ = ["SqlUnitOfWork", "insert_many", "upsert"]
 
 # SQLite caps bound parameters per statement; keep IN lists well below it.
 _CHUNK = 400
@@ -40,19 +41,61 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]
         yield items[start : start + size]
 
 
-def upsert(
-    conn: Connection, table: Any, rows: Sequence[dict[str, Any]], keys: list[str], add: list[str]
-) -> None:
-    """Insert rows, or add ``add`` columns onto rows that already exist (one statement)."""
+def _driver_sql(conn: Connection, table: Any, columns: Sequence[str], tail: str = "") -> str:
+    """``INSERT INTO table (columns) VALUES (...)`` in the driver's own placeholder style."""
+    style = conn.dialect.paramstyle
+    if style == "qmark":
+        mark = "?"
+    elif style in ("format", "pyformat"):
+        mark = "%s"
+    else:
+        raise ValueError(f"unsupported DB-API paramstyle {style!r}")
+    quote = conn.dialect.identifier_preparer.quote
+    names = ", ".join(quote(c) for c in columns)
+    marks = ", ".join([mark] * len(columns))
+    return f"INSERT INTO {quote(table.name)} ({names}) VALUES ({marks}){tail}"
+
+
+def _getter(columns: Sequence[str]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    if len(columns) == 1:
+        name = columns[0]
+        return lambda row: (row[name],)
+    return itemgetter(*columns)
+
+
+def insert_many(conn: Connection, table: Any, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert rows carrying every column of ``table`` with one driver-level executemany.
+
+    The hot ingest path inserts thousands of rows a second; building SQLAlchemy's
+    per-row parameter dicts cost more than SQLite storing them. Rows are taken
+    as they are (no SQLAlchemy type processing), so values must already be plain
+    str/int/float/None.
+    """
     if not rows:
         return
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(table)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=keys,
-        set_={col: table.c[col] + stmt.excluded[col] for col in add},
+    columns = [c.name for c in table.columns]
+    values = _getter(columns)
+    conn.exec_driver_sql(_driver_sql(conn, table, columns), [values(r) for r in rows])
+
+
+def upsert(
+    conn: Connection, table: Any, rows: Sequence[Mapping[str, Any]], keys: list[str], add: list[str]
+) -> None:
+    """Insert rows, or add ``add`` columns onto rows that already exist (one statement).
+
+    ``INSERT ... ON CONFLICT (keys) DO UPDATE SET col = table.col + excluded.col`` reads
+    the same on SQLite and PostgreSQL; it runs as a driver-level executemany.
+    """
+    if not rows:
+        return
+    quote = conn.dialect.identifier_preparer.quote
+    columns = list(rows[0])
+    sets = ", ".join(
+        f"{quote(c)} = {quote(table.name)}.{quote(c)} + excluded.{quote(c)}" for c in add
     )
-    conn.execute(stmt, list(rows))
+    tail = f" ON CONFLICT ({', '.join(quote(k) for k in keys)}) DO UPDATE SET {sets}"
+    values = itemgetter(*columns)
+    conn.exec_driver_sql(_driver_sql(conn, table, columns, tail), [tuple(values(r)) for r in rows])
 
 
 class SqlUnitOfWork:
@@ -243,8 +286,7 @@ class SqlUnitOfWork:
         return found
 
     def insert_records(self, rows: Sequence[dict[str, Any]]) -> None:
-        if rows:
-            self.conn.execute(insert(t.usage_records), list(rows))
+        insert_many(self.conn, t.usage_records, rows)
 
     def add_rollups(self, rows: Iterable[dict[str, Any]]) -> None:
         keys = ["hour_us", "extension_id", "account", "business_unit_id", "dimension"]
