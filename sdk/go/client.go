@@ -63,6 +63,13 @@ func Connect(opts Options) (*Client, error) {
 // reconnects by itself and buffers reports while the server is away.
 func ConnectContext(ctx context.Context, opts Options) (*Client, error) {
 	opts = opts.withDefaults()
+	if _, bounded := ctx.Deadline(); !bounded {
+		// nats.go's FlushWithContext refuses a context without a deadline; an
+		// unbounded ctx gets Connect's 30 s, and cancelling ctx still ends the wait.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+	}
 	if err := checkExtensionID(opts.ExtensionID); err != nil {
 		return nil, err
 	}

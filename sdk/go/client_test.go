@@ -160,6 +160,22 @@ func TestWrongTokenIsRefusedAtConnect(t *testing.T) {
 	}
 }
 
+func TestConnectContextWithoutDeadlineConnects(t *testing.T) {
+	server := startNATS(t, testToken)
+	newResponder(t, server)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	client, err := ConnectContext(ctx, Options{ExtensionID: "oracle-cdc", Token: testToken,
+		Servers: []string{server.url()}})
+	if err != nil {
+		t.Fatalf("connect with a context that has no deadline: %v", err)
+	}
+	defer client.Close()
+	if client.State() != StateOK {
+		t.Fatalf("state = %s", client.State())
+	}
+}
+
 func TestEnforcementStateComesFromBucketThenBroadcast(t *testing.T) {
 	server := startNATS(t, testToken)
 	r := newResponder(t, server)
