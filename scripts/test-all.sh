@@ -32,4 +32,7 @@ step mvn -q -B -f examples/java/pom.xml compile
 step timeout 300 python sdk/conformance/harness.py run --extension-id conformance-python -- pytest -p no:cacheprovider sdk/python/tests
 step timeout 300 python sdk/conformance/harness.py run --extension-id conformance-go -- go -C sdk/go test -count=1 -tags live ./...
 step timeout 600 python sdk/conformance/harness.py run --extension-id conformance-java -- mvn -q -B -f sdk/java/pom.xml test -Plive -Dtest=LiveConformanceTest
+# The Go and Java example extensions against a real server (the Python one runs in tests/e2e).
+step timeout 180 python sdk/conformance/harness.py run --extension-id oracle-cdc -- go -C examples/go run . -reports 2 -interval 200ms
+step timeout 300 python sdk/conformance/harness.py run --extension-id oracle-cdc -- mvn -q -B -f examples/java/pom.xml compile exec:java -Dexec.args=2
 exit $status

@@ -1,8 +1,8 @@
 """A tiny example extension: reports replicated tables every few seconds and obeys enforcement.
 
-export UNITLEDGER_TOKEN=ul_…            # unitledger token create --role extension --extension demo-replicator
+export UNITLEDGER_TOKEN=ul_…            # unitledger token create --role extension --extension oracle-cdc
 export UNITLEDGER_NATS_URL=nats://127.0.0.1:4222
-python examples/python/replicator.py --extension-id demo-replicator --interval 5
+python examples/python/replicator.py --interval 5    (see README.md beside this file)
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ async def main(extension_id: str, interval: float, rounds: int | None) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--extension-id", default="demo-replicator")
+    parser.add_argument("--extension-id", default="oracle-cdc")
     parser.add_argument("--interval", type=float, default=5.0)
     parser.add_argument("--rounds", type=int, default=None, help="stop after this many reports")
     args = parser.parse_args()
