@@ -125,8 +125,15 @@ func TestLiveConnectRefusals(t *testing.T) {
 		typed.Detail != refusedTokenDetail {
 		t.Fatalf("refused token: %#v", err)
 	}
+	t.Setenv("UNITLEDGER_TOKEN", "")
+	_, err = Connect(Options{ExtensionID: env.extensionID})
+	if !errors.Is(err, ErrUnauthorized) || !errors.As(err, &typed) ||
+		typed.Detail != "no token: pass a token or set UNITLEDGER_TOKEN to an extension token" {
+		t.Fatalf("missing token: %#v", err)
+	}
 	started := time.Now()
-	_, err = Connect(Options{ExtensionID: env.extensionID, Servers: []string{"nats://127.0.0.1:1"}})
+	_, err = Connect(Options{ExtensionID: env.extensionID, Token: "ul_000000000000_refused",
+		Servers: []string{"nats://127.0.0.1:1"}})
 	if !errors.Is(err, ErrUnavailable) || !errors.As(err, &typed) || typed.Code != "unavailable" ||
 		typed.Detail != "cannot connect to unitledger over NATS at nats://127.0.0.1:1" {
 		t.Fatalf("unreachable server: %#v", err)

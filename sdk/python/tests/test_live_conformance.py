@@ -180,7 +180,7 @@ async def outage_reports_are_replayed_exactly_once(ext: Extension, env: LiveEnv)
 
 
 async def test_refused_token_and_unreachable_server_are_typed_errors_in_the_shared_words(
-    env: LiveEnv,
+    env: LiveEnv, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Step 0.
     unknown_token = "ul_000000000000_refused"  # noqa: S105 - a token the server never issued
@@ -191,6 +191,13 @@ async def test_refused_token_and_unreachable_server_are_typed_errors_in_the_shar
     assert unauthorized.value.detail == (
         "the server refused the token: use an extension token that exists and is not revoked"
         " (unitledger token create --role extension)"
+    )
+    with monkeypatch.context() as without_token:
+        without_token.delenv("UNITLEDGER_TOKEN")
+        with pytest.raises(Unauthorized) as missing:
+            Extension("conformance (Python)", env.extension_id)
+    assert missing.value.detail == (
+        "no token: pass a token or set UNITLEDGER_TOKEN to an extension token"
     )
     unreachable = Extension(
         "conformance (Python)", env.extension_id, servers="nats://127.0.0.1:1", connect_timeout=2

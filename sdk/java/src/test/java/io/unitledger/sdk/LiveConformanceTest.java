@@ -116,6 +116,9 @@ class LiveConformanceTest {
         assertEquals("unauthorized", unauthorized.code());
         assertEquals("the server refused the token: use an extension token that exists and is not revoked"
                 + " (unitledger token create --role extension)", unauthorized.getMessage());
+        UnauthorizedException missing = assertThrows(UnauthorizedException.class, () -> ExtensionRuntime.builder()
+                .name("conformance (Java)").extensionId(extensionId).token("").build());
+        assertEquals("no token: pass a token or set UNITLEDGER_TOKEN to an extension token", missing.getMessage());
         ExtensionRuntime unreachable = ExtensionRuntime.builder().name("conformance (Java)").extensionId(extensionId)
                 .servers("nats://127.0.0.1:1").build();
         long started = System.nanoTime();
