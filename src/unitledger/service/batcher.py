@@ -19,15 +19,36 @@ from unitledger.domain import UsageReport
 from unitledger.errors import Overloaded, Unavailable, UnitledgerError
 from unitledger.service.ingest import BatchResult, ReportOutcome
 
-__all__ = ["BatchWriter"]
+__all__ = ["BatchWriter", "Done"]
 
 log = logging.getLogger(__name__)
 
 
+Done = Callable[[ReportOutcome | UnitledgerError], None]
+
+
 @dataclass(slots=True)
 class _Pending:
+    """A queued report and whom to tell: a future to resolve, or a callback to call."""
+
     report: UsageReport
-    future: asyncio.Future[ReportOutcome]
+    future: asyncio.Future[ReportOutcome] | None = None
+    done: Done | None = None
+
+    def settle(self, outcome: ReportOutcome | UnitledgerError) -> None:
+        if self.done is not None:
+            try:
+                self.done(outcome)
+            except Exception:
+                log.exception("a report callback failed")
+            return
+        future = self.future
+        if future is None or future.done():
+            return  # the caller went away; the report is stored all the same
+        if isinstance(outcome, UnitledgerError):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
 
 
 class BatchWriter:
@@ -70,8 +91,7 @@ class BatchWriter:
             await self._task
             self._task = None
 
-    async def submit(self, report: UsageReport) -> ReportOutcome:
-        """Queue ``report`` and wait until its batch committed."""
+    def _admit(self) -> None:
         if self._closing:
             raise Unavailable(
                 "the server is shutting down; retry against another replica", retry_after=1
@@ -81,10 +101,29 @@ class BatchWriter:
                 f"{len(self._queue)} reports are waiting to be stored; retry shortly",
                 retry_after=0.5,
             )
+
+    async def submit(self, report: UsageReport) -> ReportOutcome:
+        """Queue ``report`` and wait until its batch committed.
+
+        Cancelling the wait does not withdraw the report: it is stored with its batch.
+        """
+        self._admit()
         future: asyncio.Future[ReportOutcome] = asyncio.get_running_loop().create_future()
         self._queue.append(_Pending(report, future))
         self._wakeup.set()
-        return await asyncio.shield(future)
+        return await future
+
+    def enqueue(self, report: UsageReport, done: Done) -> None:
+        """Queue ``report``; ``done`` gets its outcome (or error) once its batch committed.
+
+        For callers that answer many reports without a task each (the NATS responder).
+        ``done`` runs on the event loop and must not block. Raises
+        :class:`~unitledger.errors.Overloaded` or :class:`~unitledger.errors.Unavailable`
+        at once instead of queueing.
+        """
+        self._admit()
+        self._queue.append(_Pending(report, done=done))
+        self._wakeup.set()
 
     async def _run(self) -> None:
         while True:
@@ -116,12 +155,7 @@ class BatchWriter:
         self.batches += 1
         self.committed += result.records
         for pending, outcome in zip(batch, result.outcomes, strict=True):
-            if pending.future.done():
-                continue
-            if isinstance(outcome, UnitledgerError):
-                pending.future.set_exception(outcome)
-            else:
-                pending.future.set_result(outcome)
+            pending.settle(outcome)
         if self._on_committed is not None:
             with contextlib.suppress(Exception):
                 await self._on_committed(result)
@@ -129,5 +163,4 @@ class BatchWriter:
     @staticmethod
     def _fail(batch: list[_Pending], error: UnitledgerError) -> None:
         for pending in batch:
-            if not pending.future.done():
-                pending.future.set_exception(error)
+            pending.settle(error)

@@ -35,7 +35,7 @@ from unitledger.errors import (
     ValidationFailed,
 )
 from unitledger.service.auth import Principal, Role, hash_token, new_token, require
-from unitledger.service.batcher import BatchWriter
+from unitledger.service.batcher import BatchWriter, Done
 from unitledger.service.clock_guard import ClockGuard
 from unitledger.service.enforcement import Snapshot, evaluate_states, load_pools, snapshot
 from unitledger.service.ingest import BatchResult, ReportOutcome, record_batch
@@ -193,6 +193,15 @@ class UnitledgerService:
         """Record an already-validated report (NATS handlers parse before calling)."""
         require(principal, Role.ADMIN, Role.EXTENSION, extension_id=report.extension_id)
         return await self.writer.submit(report)
+
+    def enqueue(self, report: UsageReport, principal: Principal, done: Done) -> None:
+        """Record an already-validated report; ``done`` gets the outcome after commit.
+
+        The callback form of :meth:`submit` for adapters that answer many reports
+        without a task each. Authorisation and admission errors are raised at once.
+        """
+        require(principal, Role.ADMIN, Role.EXTENSION, extension_id=report.extension_id)
+        self.writer.enqueue(report, done)
 
     def _apply_batch(self, reports: Sequence[UsageReport]) -> BatchResult:
         with self.unit_of_work() as uow:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 
+import orjson
+
 from unitledger.errors import UnitledgerError
 from unitledger.service.ingest import ReportOutcome
 
@@ -14,7 +16,7 @@ log = logging.getLogger(__name__)
 
 
 def ok_reply(outcome: ReportOutcome) -> bytes:
-    return json.dumps({"ok": True, "result": outcome.to_dict()}, separators=(",", ":")).encode()
+    return orjson.dumps({"ok": True, "result": outcome.to_dict()})
 
 
 def error_reply(exc: BaseException) -> bytes:
