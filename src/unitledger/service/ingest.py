@@ -286,23 +286,30 @@ def record_batch(
     uow.save_extensions(touched)
     snap, changes = evaluate_states(uow, pools, now, clock_warning)
     outcomes: list[ReportOutcome | UnitledgerError] = []
+    global_state = snap.global_.state.value
+    # Each extension's state value and whether it is enabled, looked up once per batch.
+    states = {
+        extension_id: (state.value, state.enabled)
+        for extension_id in {r.extension_id for r in reports}
+        for state in (snap.state_of(extension_id),)
+    }
     for report, draft in zip(reports, drafts, strict=True):
         if isinstance(draft, UnitledgerError):
             outcomes.append(draft)
             continue
-        ext_state = snap.state_of(report.extension_id)
-        if not draft.duplicate and (draft.quarantine_id is not None or not ext_state.enabled):
+        ext_state, enabled = states[report.extension_id]
+        if not draft.duplicate and (draft.quarantine_id is not None or not enabled):
             counters[(BLOCKED, report.extension_id)] += 1
         outcomes.append(
             ReportOutcome(
                 record_id=draft.record_id,
                 units=draft.units,
                 units_by_dimension=draft.units_by_dimension,
-                state=snap.global_.state.value,
+                state=global_state,
                 extension_state=(
                     EnforcementState.DISABLED.value
                     if draft.quarantine_id is not None
-                    else ext_state.value
+                    else ext_state
                 ),
                 license_ids=draft.license_ids,
                 duplicate=draft.duplicate,
@@ -311,7 +318,7 @@ def record_batch(
             )
         )
     for row in records:
-        row["extension_state"] = snap.state_of(row["extension_id"]).value
+        row["extension_state"] = states[row["extension_id"]][0]
     uow.insert_records(records)
     uow.add_rollups(
         {

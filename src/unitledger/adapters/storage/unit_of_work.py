@@ -41,15 +41,19 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]
         yield items[start : start + size]
 
 
-def _driver_sql(conn: Connection, table: Any, columns: Sequence[str], tail: str = "") -> str:
-    """``INSERT INTO table (columns) VALUES (...)`` in the driver's own placeholder style."""
+def _placeholder(conn: Connection) -> str:
+    """The driver's positional placeholder (SQLite qmark, psycopg format)."""
     style = conn.dialect.paramstyle
     if style == "qmark":
-        mark = "?"
-    elif style in ("format", "pyformat"):
-        mark = "%s"
-    else:
-        raise ValueError(f"unsupported DB-API paramstyle {style!r}")
+        return "?"
+    if style in ("format", "pyformat"):
+        return "%s"
+    raise ValueError(f"unsupported DB-API paramstyle {style!r}")
+
+
+def _driver_sql(conn: Connection, table: Any, columns: Sequence[str], tail: str = "") -> str:
+    """``INSERT INTO table (columns) VALUES (...)`` in the driver's own placeholder style."""
+    mark = _placeholder(conn)
     quote = conn.dialect.identifier_preparer.quote
     names = ", ".join(quote(c) for c in columns)
     marks = ", ".join([mark] * len(columns))
@@ -272,17 +276,24 @@ class SqlUnitOfWork:
         for extension_id, idempotency_key in keys:
             by_extension.setdefault(extension_id, set()).add(idempotency_key)
         found: dict[tuple[str, str], ExistingReport] = {}
+        mark = _placeholder(self.conn)
+        quote = self.conn.dialect.identifier_preparer.quote
         for extension_id, wanted in by_extension.items():
             for chunk in _chunks(sorted(wanted)):
                 for table, kind in ((t.usage_records, "record"), (t.quarantine, "quarantine")):
-                    stmt = select(table).where(
-                        table.c.extension_id == extension_id, table.c.idempotency_key.in_(chunk)
+                    # Driver-level: SQLAlchemy's expanding IN cost more than the lookups.
+                    columns = [c.name for c in table.columns]
+                    sql = (
+                        f"SELECT {', '.join(quote(c) for c in columns)} FROM {quote(table.name)} "
+                        f"WHERE extension_id = {mark} AND idempotency_key IN "
+                        f"({', '.join([mark] * len(chunk))})"
                     )
-                    for row in self.conn.execute(stmt).mappings():
+                    for values in self.conn.exec_driver_sql(sql, (extension_id, *chunk)):
+                        row = dict(zip(columns, values, strict=True))
                         key = (row["extension_id"], row["idempotency_key"])
                         # A replayed quarantined report also has a record; the record wins.
                         if kind == "record" or key not in found:
-                            found[key] = ExistingReport(kind, row["fingerprint"], dict(row))
+                            found[key] = ExistingReport(kind, row["fingerprint"], row)
         return found
 
     def insert_records(self, rows: Sequence[dict[str, Any]]) -> None:
