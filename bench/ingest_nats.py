@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import tempfile
 import time
@@ -104,8 +105,14 @@ async def raw_ceiling(
         await responder.wait()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def sdk_ingest(
-    url: str, tokens: list[str], in_flight: int, seconds: float
+    url: str, tokens: list[str], in_flight: int, seconds: float, server_pid: int
 ) -> tuple[int, float, list[float]]:
     exts = [
         Extension(f"bench {i}", f"bench-{i}", token=tokens[i], servers=url, request_timeout=30)
@@ -123,7 +130,13 @@ async def sdk_ingest(
         return result
 
     await drive(call, in_flight, 1.0)  # warm-up
+    cpu_before = cpu_seconds(server_pid)
     result = await drive(call, in_flight, seconds)
+    cpu = cpu_seconds(server_pid) - cpu_before
+    print(
+        f"unitledger serve CPU: {cpu:.1f} s for {result[0]} reports = "
+        f"{cpu * 1e6 / max(result[0], 1):.0f} us/report ({cpu / result[1]:.2f} cores)"
+    )
     for ext in exts:
         await ext.close()
     return result
@@ -141,6 +154,8 @@ async def main(args: argparse.Namespace) -> None:
                 rates={"*": {"tables_replicated": 1, "bytes_transferred_gb": 0.5}},
             )
             url = f"nats://127.0.0.1:{server.nats_port}"
+            assert server.proc is not None
+            server_pid = server.proc.pid
             tokens = [server.token("extension", f"bench-{i}") for i in range(args.clients)]
             print(
                 f"{args.clients} connections, {args.in_flight} requests in flight, {args.seconds:g}s each"
@@ -158,7 +173,7 @@ async def main(args: argparse.Namespace) -> None:
                 profiler.start()
             ours = summary(
                 "unitledger report_usage",
-                *await sdk_ingest(url, tokens, args.in_flight, args.seconds),
+                *await sdk_ingest(url, tokens, args.in_flight, args.seconds, server_pid),
             )
             if args.profile:
                 profiler.stop()
