@@ -96,7 +96,13 @@ async def raw_ceiling(
             return await conns[next(turn) % clients].request("bench.echo", body, timeout=30)
 
         await drive(call, in_flight, 1.0)  # warm-up
+        client_before = time.process_time()
         result = await drive(call, in_flight, seconds)
+        client = time.process_time() - client_before
+        print(
+            f"raw clients (this process) CPU: {client * 1e6 / max(result[0], 1):.0f} us/request "
+            f"({client / result[1]:.2f} cores)"
+        )
         for nc in conns:
             await nc.close()
         return result
@@ -131,12 +137,15 @@ async def sdk_ingest(
 
     await drive(call, in_flight, 1.0)  # warm-up
     cpu_before = cpu_seconds(server_pid)
+    client_before = time.process_time()
     result = await drive(call, in_flight, seconds)
     cpu = cpu_seconds(server_pid) - cpu_before
-    print(
-        f"unitledger serve CPU: {cpu:.1f} s for {result[0]} reports = "
-        f"{cpu * 1e6 / max(result[0], 1):.0f} us/report ({cpu / result[1]:.2f} cores)"
-    )
+    client = time.process_time() - client_before
+    for name, used in (("unitledger serve", cpu), ("SDK clients (this process)", client)):
+        print(
+            f"{name} CPU: {used:.1f} s for {result[0]} reports = "
+            f"{used * 1e6 / max(result[0], 1):.0f} us/report ({used / result[1]:.2f} cores)"
+        )
     for ext in exts:
         await ext.close()
     return result
