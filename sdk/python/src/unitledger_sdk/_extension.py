@@ -167,9 +167,30 @@ class Extension:
             return
         self._closed = False
         self._nc = await self._connect()
-        await self._nc.subscribe(f"{ENFORCEMENT_PREFIX}global", cb=self._on_change)
-        await self._nc.subscribe(f"{ENFORCEMENT_PREFIX}ext.{self.extension_id}", cb=self._on_change)
-        js = self._nc.jetstream()
+        try:
+            await self._setup()
+        except (TimeoutError, nats.errors.Error) as exc:
+            # E.g. a cluster electing new leaders for the key-value buckets after losing a
+            # node: connected, but the state and heartbeat buckets do not answer yet.
+            nc, self._nc = self._nc, None
+            with contextlib.suppress(Exception):
+                await nc.close()
+            raise Unavailable(
+                f"connected to NATS but unitledger's state buckets did not answer "
+                f"({type(exc).__name__}); retry shortly"
+            ) from exc
+        self._tasks = [
+            asyncio.create_task(self._heartbeat_loop(), name="unitledger-heartbeat"),
+            asyncio.create_task(self._replay_loop(), name="unitledger-replay"),
+        ]
+        if len(self._buffer):
+            self._replay_wakeup.set()
+
+    async def _setup(self) -> None:
+        nc = self._nc
+        await nc.subscribe(f"{ENFORCEMENT_PREFIX}global", cb=self._on_change)
+        await nc.subscribe(f"{ENFORCEMENT_PREFIX}ext.{self.extension_id}", cb=self._on_change)
+        js = nc.jetstream()
         self._state_kv = await js.key_value(ENFORCEMENT_BUCKET)
         await self._read_states()
         self._hb_kv = await js.key_value(HEARTBEAT_BUCKET)
@@ -178,12 +199,6 @@ class Extension:
             ttl = info.config.max_age or 60.0
             self.heartbeat_interval = ttl / 2
         await self._beat()
-        self._tasks = [
-            asyncio.create_task(self._heartbeat_loop(), name="unitledger-heartbeat"),
-            asyncio.create_task(self._replay_loop(), name="unitledger-replay"),
-        ]
-        if len(self._buffer):
-            self._replay_wakeup.set()
 
     async def _connect(self) -> Any:
         # nats-py retries a failed first connection forever when reconnecting is allowed;
