@@ -15,6 +15,7 @@ step() { echo "== $*"; "$@" || { echo "FAILED: $*"; status=1; }; }
 step ruff check src tests bench sdk/python examples/python
 step ruff format --check src tests bench sdk/python examples/python
 step mypy
+step env MYPYPATH=tests:tests/unit mypy --strict --explicit-package-bases tests
 step mypy --strict sdk/python/src sdk/python/tests
 # pytest exits 5 when it collected nothing: that is a failure here, like any other non-zero.
 step pytest -p no:cacheprovider

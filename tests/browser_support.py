@@ -9,7 +9,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser, FloatRect, Page, ViewportSize
 
 from support import ServerProcess
 
@@ -18,8 +18,8 @@ CHROMIUM = "/usr/bin/chromium"
 AXE = ROOT / "web" / "node_modules" / "axe-core" / "axe.min.js"
 DIST = ROOT / "src" / "unitledger" / "web" / "dist" / "index.html"
 ARTIFACTS = ROOT / "test-artifacts" / "dashboard"
-WIDE = {"width": 1440, "height": 1000}
-NARROW = {"width": 390, "height": 844}
+WIDE: ViewportSize = {"width": 1440, "height": 1000}
+NARROW: ViewportSize = {"width": 390, "height": 844}
 
 
 def units(value: float) -> str:
@@ -34,7 +34,7 @@ def percent(ratio: float) -> str:
 
 
 @contextmanager
-def signed_in(browser: Browser, url: str, token: str, viewport: dict[str, int]) -> Iterator[Page]:
+def signed_in(browser: Browser, url: str, token: str, viewport: ViewportSize) -> Iterator[Page]:
     """A fresh page at ``url`` signed in through the token prompt."""
     context = browser.new_context(viewport=viewport, locale="en-US", timezone_id="UTC")
     page = context.new_page()
@@ -77,7 +77,7 @@ def serious_axe_violations(page: Page) -> list[dict[str, Any]]:
     ]
 
 
-def pie_slice_point(box: dict[str, float], shares: list[float], index: int) -> tuple[float, float]:
+def pie_slice_point(box: FloatRect, shares: list[float], index: int) -> tuple[float, float]:
     """Where to click for slice ``index`` of the donut (ECharts starts at 12 o'clock, clockwise;
     the dashboard draws radius 38 %-70 % of half the shorter side, centred)."""
     before = sum(shares[:index])

@@ -113,8 +113,8 @@ def test_rollups_equal_the_records_after_random_reattribution(
                 {"unattributed": True, "extension_id": "ext-c", "to_business_unit_id": "alpha"},
             ),
         ]
-        for path, body in steps:
-            response = c.post(path, json=body)
+        for path, step_body in steps:
+            response = c.post(path, json=step_body)
             assert response.status_code in (200, 201), response.text
         assert c.delete("/business-units/gamma").status_code == 200
         report = c.get(

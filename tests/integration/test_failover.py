@@ -34,7 +34,7 @@ async def bucket_replicas(seed_urls: str) -> dict[str, int]:
     try:
         js = nc.jetstream(timeout=5)
         return {
-            name: (await js.stream_info(name)).config.num_replicas
+            name: (await js.stream_info(name)).config.num_replicas or 1
             for name in ("KV_unitledger_enforcement", "KV_unitledger_heartbeats")
         }
     finally:

@@ -44,7 +44,7 @@ def test_sigterm_commits_and_answers_queued_reports_before_exiting_cleanly(
         except httpx.TransportError as exc:
             outcome = type(exc).__name__
         with lock:
-            answers[body["idempotency_key"]] = (outcome, time.monotonic())
+            answers[str(body["idempotency_key"])] = (outcome, time.monotonic())
 
     threads = [threading.Thread(target=send, args=(n,)) for n in range(16)]
     for thread in threads:

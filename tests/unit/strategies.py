@@ -54,3 +54,26 @@ def dimensions() -> st.SearchStrategy[dict[str, float]]:
     return st.dictionaries(
         st.sampled_from(DIMS), st.floats(0, 1e6, allow_nan=False, allow_infinity=False), min_size=1
     )
+
+
+def make(
+    license_id: str,
+    capacity: float,
+    expires_days: int,
+    issued_days_ago: int = 10,
+    rates: dict[str, float] | None = None,
+    used: float = 0.0,
+) -> LicensePool:
+    lic = License(
+        license_id=license_id,
+        customer="c",
+        deployment_id="dep",
+        issued_at=NOW - timedelta(days=issued_days_ago),
+        valid_from=NOW - timedelta(days=30),
+        expires_at=NOW + timedelta(days=expires_days),
+        grace_days=7,
+        capacity_units=capacity,
+        period=Period.TERM,
+        rates={"*": rates or {"tables_replicated": 1.0, "bytes_transferred_gb": 0.5}},
+    )
+    return LicensePool(lic, PoolUsage(license_id, "term", used))

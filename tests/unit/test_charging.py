@@ -4,47 +4,22 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from datetime import timedelta
 
 from hypothesis import given
 from hypothesis import strategies as st
-from strategies import NOW, dimensions, licenses, pools
+from strategies import NOW, dimensions, licenses, make, pools
 
 from unitledger.domain import (
     Charged,
     Cost,
     License,
     LicensePool,
-    Period,
     PoolUsage,
     Uncovered,
     assess,
     assess_batch,
     convert,
 )
-
-
-def make(
-    license_id: str,
-    capacity: float,
-    expires_days: int,
-    issued_days_ago: int = 10,
-    rates: dict[str, float] | None = None,
-    used: float = 0.0,
-) -> LicensePool:
-    lic = License(
-        license_id=license_id,
-        customer="c",
-        deployment_id="dep",
-        issued_at=NOW - timedelta(days=issued_days_ago),
-        valid_from=NOW - timedelta(days=30),
-        expires_at=NOW + timedelta(days=expires_days),
-        grace_days=7,
-        capacity_units=capacity,
-        period=Period.TERM,
-        rates={"*": rates or {"tables_replicated": 1.0, "bytes_transferred_gb": 0.5}},
-    )
-    return LicensePool(lic, PoolUsage(license_id, "term", used))
 
 
 def test_units_are_value_times_rate_summed() -> None:

@@ -7,8 +7,7 @@ from datetime import timedelta
 
 from hypothesis import given
 from hypothesis import strategies as st
-from strategies import NOW, licenses, pools
-from test_charging import make
+from strategies import NOW, licenses, make, pools
 
 from unitledger.domain import (
     EnforcementState,
