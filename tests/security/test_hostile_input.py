@@ -347,3 +347,17 @@ def test_glob_brackets_in_a_rule_match_only_themselves(live: ServerProcess) -> N
         tested = c.get("/attribution/rules/test", params={"extension_id": "oracle-cdc"}).json()
         assert tested.get("business_unit_id") is None, tested
         assert c.delete(f"/attribution/rules/{created.json()['rule_id']}").status_code in (200, 204)
+
+
+def test_nul_characters_anywhere_are_refused_naming_where(live: ServerProcess) -> None:
+    # PostgreSQL can neither store nor compare NUL: it must never reach the database.
+    with live.client() as c:
+        before = state(c)
+        query = c.get("/usage/records", params={"account": "svc\x00"})
+        assert_problem(query, 400, "query")
+        bu = {"business_unit_id": "nul-bu", "name": "Nul", "description": "a\x00b"}
+        assert_problem(c.post("/business-units", json=bu), 400, "description")
+        assert_problem(c.post("/tokens", json={"role": "viewer", "name": "v\x00"}), 400, "name")
+        nested = c.post("/usage", json=report(dimensions={"tables_replicated": 1, "x\x00": 1}))
+        assert_problem(nested, 400, "dimensions")
+        assert state(c) == before
