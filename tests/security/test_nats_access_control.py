@@ -47,7 +47,10 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     server = ServerProcess(
         tmp_path_factory.mktemp("nats-acl") / "data",
         KeyPair.generate(),
-        extra_env={"UNITLEDGER_AUTH_FAILURES_PER_MINUTE": "100000"},
+        extra_env={
+            "UNITLEDGER_AUTH_FAILURES_PER_MINUTE": "100000",
+            "UNITLEDGER_LOG_LEVEL": "debug",
+        },
     )
     server.start()
     server.install_license()
@@ -139,3 +142,14 @@ async def test_unauthenticated_connections_are_refused(
     for caller in ("no token", "bad token"):
         with pytest.raises(Exception, match=r"(?i)authorization"):
             await connect(live, tokens[caller], [])
+
+
+async def test_tokens_used_over_nats_never_reach_the_log(
+    live: ServerProcess, tokens: dict[str, str | None]
+) -> None:
+    for caller in CALLERS:
+        await attempt(live, tokens[caller], f"request unitledger.v1.report.{EXT_A}")
+    log = live.log_text()
+    assert "DEBUG" in log
+    for secret in filter(None, tokens.values()):
+        assert secret.split("_")[-1] not in log
