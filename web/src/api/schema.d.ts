@@ -270,7 +270,7 @@ export interface paths {
         };
         /**
          * Enforcement
-         * @description Current global state and every known extension's state.
+         * @description Current global state and every known extension's state (an extension token: its own).
          */
         get: operations["enforcement_api_v1_enforcement_get"];
         put?: never;
@@ -293,6 +293,7 @@ export interface paths {
          * @description Server-sent events: a ``state`` event with the current state, then one
          *     ``enforcement`` event per change, and a ``usage`` event (same shape as ``state``)
          *     within a second of units used or available changing without a state change.
+         *     An extension token hears of the global state and its own extension only.
          *     Browsers may pass the token as ``access_token``.
          */
         get: operations["enforcement_stream_api_v1_enforcement_stream_get"];
