@@ -278,22 +278,31 @@ class SqlUnitOfWork:
         found: dict[tuple[str, str], ExistingReport] = {}
         mark = _placeholder(self.conn)
         quote = self.conn.dialect.identifier_preparer.quote
-        for extension_id, wanted in by_extension.items():
-            for chunk in _chunks(sorted(wanted)):
-                for table, kind in ((t.usage_records, "record"), (t.quarantine, "quarantine")):
-                    # Driver-level: SQLAlchemy's expanding IN cost more than the lookups.
-                    columns = [c.name for c in table.columns]
-                    sql = (
-                        f"SELECT {', '.join(quote(c) for c in columns)} FROM {quote(table.name)} "
-                        f"WHERE extension_id = {mark} AND idempotency_key IN "
-                        f"({', '.join([mark] * len(chunk))})"
-                    )
-                    for values in self.conn.exec_driver_sql(sql, (extension_id, *chunk)):
-                        row = dict(zip(columns, values, strict=True))
-                        key = (row["extension_id"], row["idempotency_key"])
-                        # A replayed quarantined report also has a record; the record wins.
-                        if kind == "record" or key not in found:
-                            found[key] = ExistingReport(kind, row["fingerprint"], row)
+        # Few statements per batch: each one lets the writer thread lose the GIL.
+        groups = [
+            (extension_id, chunk)
+            for extension_id, wanted in by_extension.items()
+            for chunk in _chunks(sorted(wanted))
+        ]
+        # At most 10 x 400 keys per statement: below both databases' parameter limits.
+        for part in _chunks(groups, 10):
+            for table, kind in ((t.usage_records, "record"), (t.quarantine, "quarantine")):
+                # Driver-level: SQLAlchemy's expanding IN cost more than the lookups.
+                columns = [c.name for c in table.columns]
+                select_sql = (
+                    f"SELECT {', '.join(quote(c) for c in columns)} FROM {quote(table.name)} "
+                    f"WHERE extension_id = {mark} AND idempotency_key IN "
+                )
+                sql = " UNION ALL ".join(
+                    f"{select_sql}({', '.join([mark] * len(chunk))})" for _, chunk in part
+                )
+                params = tuple(v for extension_id, chunk in part for v in (extension_id, *chunk))
+                for values in self.conn.exec_driver_sql(sql, params):
+                    row = dict(zip(columns, values, strict=True))
+                    key = (row["extension_id"], row["idempotency_key"])
+                    # A replayed quarantined report also has a record; the record wins.
+                    if kind == "record" or key not in found:
+                        found[key] = ExistingReport(kind, row["fingerprint"], row)
         return found
 
     def insert_records(self, rows: Sequence[dict[str, Any]]) -> None:
@@ -341,26 +350,24 @@ class SqlUnitOfWork:
         }
 
     def save_extensions(self, rows: Iterable[ExtensionRow]) -> None:
-        rows = list(rows)
-        known = self.extensions(r.extension_id for r in rows)
-        for row in rows:
-            values = {
-                "last_report_us": row.last_report_us,
-                "uncovered": json.dumps(sorted(row.uncovered)),
-                "reports": row.reports,
-            }
-            if row.extension_id in known:
-                self.conn.execute(
-                    update(t.extensions)
-                    .where(t.extensions.c.extension_id == row.extension_id)
-                    .values(**values)
-                )
-            else:
-                self.conn.execute(
-                    insert(t.extensions).values(
-                        extension_id=row.extension_id, first_seen_us=row.first_seen_us, **values
-                    )
-                )
+        # One driver-level statement: insert new extensions, overwrite the rest
+        # (first_seen_us is kept from the first insert).
+        values = [
+            (
+                row.extension_id,
+                row.first_seen_us,
+                row.last_report_us,
+                json.dumps(sorted(row.uncovered)),
+                row.reports,
+            )
+            for row in rows
+        ]
+        if not values:
+            return
+        columns = ["extension_id", "first_seen_us", "last_report_us", "uncovered", "reports"]
+        sets = ", ".join(f"{c} = excluded.{c}" for c in columns[2:])
+        tail = f" ON CONFLICT (extension_id) DO UPDATE SET {sets}"
+        self.conn.exec_driver_sql(_driver_sql(self.conn, t.extensions, columns, tail), values)
 
     def states(self) -> dict[str, StoredState]:
         rows = self.conn.execute(select(t.enforcement_states)).mappings()
