@@ -45,7 +45,11 @@ async def test_replicated_kv_bucket_keeps_serving_when_one_node_is_killed(tmp_pa
             assert nc.connected_url is not None
             assert nc.connected_url.port != victim.port
 
+            # The restarted node rejoins; /healthz flips while it catches the stream up, so
+            # wait for all three to report healthy together (raises if they never do).
             cluster.restart(cluster.nodes.index(victim))
-            assert all(node.healthy() for node in cluster.nodes)
+            cluster.wait_healthy(60)
+            assert all(node.running for node in cluster.nodes)
+            assert (await kv.get("global")).value == b"WARNING"
         finally:
             await nc.close()

@@ -53,7 +53,10 @@ def test_schemathesis_finds_no_server_error_and_no_response_breaking_its_schema(
                 "--checks",
                 "not_a_server_error,response_schema_conformance,content_type_conformance",
                 "--phases",
-                "examples,coverage,fuzzing,stateful",
+                # No "coverage" phase: its generator crashes inside schemathesis on this schema
+                # (SystemError: AST constructor recursion depth mismatch), a tool fault that
+                # says nothing of the server; fuzzing and stateful runs cover the same operations.
+                "examples,fuzzing,stateful",
                 "--max-examples",
                 "12",
                 "--max-time",
