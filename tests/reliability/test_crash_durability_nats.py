@@ -28,7 +28,8 @@ from unitledger.signing import KeyPair
 
 pytestmark = [pytest.mark.slow, pytest.mark.nats]
 
-CYCLES = 10
+# 20 kills of the server and 20 of its embedded nats-server, alternating.
+CYCLES = 40
 CLIENTS = 4
 
 
