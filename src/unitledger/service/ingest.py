@@ -320,19 +320,7 @@ def record_batch(
     for row in records:
         row["extension_state"] = states[row["extension_id"]][0]
     uow.insert_records(records)
-    uow.add_rollups(
-        {
-            "hour_us": k[0],
-            "extension_id": k[1],
-            "account": k[2],
-            "business_unit_id": k[3],
-            "dimension": k[4],
-            "value": v[0],
-            "units": v[1],
-            "records": int(v[2]),
-        }
-        for k, v in rollups.items()
-    )
+    uow.add_rollups(rollups)
     uow.save_pools(p.pool for p in pools if p.pool.used_units > 0 or p.pool.exhausted_at)
     if records:
         uow.save_head(seq, prev_hash)

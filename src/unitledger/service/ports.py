@@ -24,6 +24,7 @@ __all__ = [
     "Publisher",
     "QuarantineRow",
     "RecordRow",
+    "RollupKey",
     "StateChange",
     "StoredState",
     "UnitOfWork",
@@ -31,6 +32,8 @@ __all__ = [
 ]
 
 Clock = Callable[[], datetime]
+# (hour_us, extension_id, account, business_unit_id or '', dimension) of an hourly rollup.
+RollupKey = tuple[int, str, str, str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +157,9 @@ class UnitOfWork(Protocol):
         self, keys: Iterable[tuple[str, str]]
     ) -> dict[tuple[str, str], ExistingReport]: ...
     def insert_records(self, rows: Sequence[dict[str, Any]]) -> None: ...
-    def add_rollups(self, rows: Iterable[dict[str, Any]]) -> None: ...
+    def add_rollups(self, sums: Mapping[RollupKey, Sequence[float]]) -> None:
+        """Add [value, units, records] per (hour_us, extension, account, BU or '', dimension)."""
+
     def insert_quarantine(self, row: dict[str, Any]) -> int: ...
     def mark_replayed(self, quarantine_id: int, record_id: int) -> None: ...
     def extensions(self, ids: Iterable[str] | None = None) -> dict[str, ExtensionRow]: ...

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, t
 from sqlalchemy.dialects import postgresql, sqlite
 
 from unitledger.adapters.storage import tables as t
-from unitledger.adapters.storage.unit_of_work import SqlUnitOfWork, upsert
+from unitledger.adapters.storage.unit_of_work import SqlUnitOfWork, rollup_rows, upsert
 from unitledger.domain.allocation import UsageSlice
 from unitledger.domain.attribution import AttributionRule, BusinessUnit
 from unitledger.errors import Conflict, NotFound
@@ -440,20 +440,7 @@ class SqlAttributionStore:
                 )
 
     def _move_rollups(self, hourly: Mapping[tuple[int, str, str, str, str], list[float]]) -> None:
-        rows: list[dict[str, Any]] = [
-            {
-                "hour_us": k[0],
-                "extension_id": k[1],
-                "account": k[2],
-                "business_unit_id": k[3],
-                "dimension": k[4],
-                "value": v[0],
-                "units": v[1],
-                "records": int(v[2]),
-            }
-            for k, v in hourly.items()
-            if v[2] != 0
-        ]
+        rows = [row for row in rollup_rows(hourly) if row["records"] != 0]
         if not rows:
             return
         upsert(

@@ -23,6 +23,7 @@ from unitledger.service.ports import (
     ExistingReport,
     ExtensionRow,
     LicenseRow,
+    RollupKey,
     StateChange,
     StoredState,
 )
@@ -100,6 +101,23 @@ def upsert(
     tail = f" ON CONFLICT ({', '.join(quote(k) for k in keys)}) DO UPDATE SET {sets}"
     values = itemgetter(*columns)
     conn.exec_driver_sql(_driver_sql(conn, table, columns, tail), [tuple(values(r)) for r in rows])
+
+
+def rollup_rows(sums: Mapping[RollupKey, Sequence[float]]) -> list[dict[str, Any]]:
+    """Rows of the hourly rollup table from [value, units, records] sums per key."""
+    return [
+        {
+            "hour_us": k[0],
+            "extension_id": k[1],
+            "account": k[2],
+            "business_unit_id": k[3],
+            "dimension": k[4],
+            "value": v[0],
+            "units": v[1],
+            "records": int(v[2]),
+        }
+        for k, v in sums.items()
+    ]
 
 
 class SqlUnitOfWork:
@@ -308,9 +326,9 @@ class SqlUnitOfWork:
     def insert_records(self, rows: Sequence[dict[str, Any]]) -> None:
         insert_many(self.conn, t.usage_records, rows)
 
-    def add_rollups(self, rows: Iterable[dict[str, Any]]) -> None:
+    def add_rollups(self, sums: Mapping[RollupKey, Sequence[float]]) -> None:
         keys = ["hour_us", "extension_id", "account", "business_unit_id", "dimension"]
-        hourly = list(rows)
+        hourly = rollup_rows(sums)
         upsert(self.conn, t.usage_rollups, hourly, keys, ["value", "units", "records"])
         # Imported here: the attribution adapter builds on this module.
         from unitledger.adapters.storage.attribution import add_daily_rollups
