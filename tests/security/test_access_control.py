@@ -10,7 +10,6 @@ denied means 401 without a valid token and 403 with a token of the wrong role.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -88,36 +87,6 @@ PATH_VALUES = {
     "name": "licensing.usage.units",
 }
 EXT_A = "ext-a"
-
-
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """One server for the module, logging at debug so a leaked token would show."""
-    server = ServerProcess(
-        tmp_path_factory.mktemp("acl") / "data",
-        KeyPair.generate(),
-        extra_env={
-            "UNITLEDGER_AUTH_FAILURES_PER_MINUTE": "100000",
-            "UNITLEDGER_LOG_LEVEL": "debug",
-        },
-    )
-    server.start()
-    server.install_license()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
-def tokens(live: ServerProcess) -> dict[str, str | None]:
-    return {
-        "no token": None,
-        "bad token": "ul_000000000000_not-a-real-token",
-        "viewer": live.token("viewer"),
-        "admin": live.admin_token,
-        "extension A": live.token("extension", EXT_A),
-    }
 
 
 def operations(live: ServerProcess) -> list[str]:

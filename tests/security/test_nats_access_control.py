@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import nats
 import pytest
 
 from support import ServerProcess
-from unitledger.signing import KeyPair
 
 pytestmark = pytest.mark.nats
 
@@ -40,35 +38,6 @@ POLICY: dict[str, set[str]] = {
     "subscribe $SYS.REQ.USER.AUTH": set(),
     "publish unitledger.v1.enforcement.global": {"admin"},
 }
-
-
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    server = ServerProcess(
-        tmp_path_factory.mktemp("nats-acl") / "data",
-        KeyPair.generate(),
-        extra_env={
-            "UNITLEDGER_AUTH_FAILURES_PER_MINUTE": "100000",
-            "UNITLEDGER_LOG_LEVEL": "debug",
-        },
-    )
-    server.start()
-    server.install_license()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
-def tokens(live: ServerProcess) -> dict[str, str | None]:
-    return {
-        "no token": None,
-        "bad token": "ul_000000000000_not-a-real-token",
-        "viewer": live.token("viewer"),
-        "admin": live.admin_token,
-        "extension A": live.token("extension", EXT_A),
-    }
 
 
 async def connect(live: ServerProcess, token: str | None, errors: list[str]) -> Any:
